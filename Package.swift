@@ -1,0 +1,26 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Kiln: tensors, autograd and neural networks in Swift, on NVIDIA GPUs and a pure-Swift CPU backend.
+///
+/// Module graph (arrows point at dependencies):
+///
+///     KilnCore  <-  KilnCPU  <-  Kiln  <-  (KilnNN, KilnCheck, kiln)
+///
+/// `KilnCore` holds what every backend implements against: dtypes, layouts, the `Backend` protocol and its op
+/// vocabulary, and the Philox random stream. Backends never see a `Tensor`; `Kiln` holds `Tensor`, the op
+/// front-end, autograd and device discovery, so it can pick a default device from every backend it links.
+let package = Package(
+    name: "Kiln",
+    products: [
+        .library(name: "Kiln", targets: ["Kiln"]),
+        .library(name: "KilnCore", targets: ["KilnCore"]),
+        .library(name: "KilnCPU", targets: ["KilnCPU"]),
+    ],
+    targets: [
+        .target(name: "KilnCore"),
+        .target(name: "KilnCPU", dependencies: ["KilnCore"]),
+        .target(name: "Kiln", dependencies: ["KilnCore", "KilnCPU"]),
+        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore"]),
+    ]
+)

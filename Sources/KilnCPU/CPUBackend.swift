@@ -1,0 +1,148 @@
+import Foundation
+import KilnCore
+
+/// The pure-Swift CPU backend: the numerical reference of Kiln and a real backend of its own — multithreaded,
+/// with a packed GEMM and contiguous fast paths. Ops run synchronously on the calling thread and the pool.
+public final class CPUBackend: Backend {
+    /// The one CPU backend of the process.
+    public static let shared = CPUBackend()
+
+    private let statistics = MemoryStatistics()
+
+    private init() {}
+
+    /// Always `.cpu`.
+    public var kind: DeviceKind { .cpu }
+    /// Always 0.
+    public var ordinal: Int { 0 }
+    /// `"cpu (N threads)"`.
+    public var name: String { "cpu (\(Parallel.threadCount) threads)" }
+
+    /// Bytes in live buffers and their peak; the CPU backend caches nothing, so reserved equals allocated.
+    public func memoryInfo() -> MemoryInfo {
+        let total = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+        return MemoryInfo(allocated: statistics.current, reserved: statistics.current, peak: statistics.peak, total: total)
+    }
+
+    /// Floating-point ops on every float dtype; integer arithmetic, comparisons, selection, copies, indexing
+    /// and reductions on integers too; nothing of float-only maths on integers.
+    public func supports(_ op: Op, dtype: DType) -> Bool {
+        switch op {
+        case .fill, .copy, .compare, .select, .reduce, .argReduce, .indexSelect, .indexAdd, .gather, .scatterAdd:
+            return true
+        case .unary(let u): return dtype.isFloatingPoint || u.acceptsIntegers
+        case .binary(let b): return dtype.isFloatingPoint || b.acceptsIntegers
+        case .random: return true
+        default: return dtype.isFloatingPoint
+        }
+    }
+
+    /// Nothing to wait for: CPU ops complete before they return.
+    public func synchronize() throws {}
+
+    /// A new host buffer.
+    public func allocate(byteCount: Int) throws -> any DeviceBuffer {
+        precondition(byteCount >= 0, "allocate: negative size \(byteCount)")
+        return CPUBuffer(byteCount: byteCount, statistics: statistics)
+    }
+
+    /// Copies host bytes into a buffer.
+    public func copy(fromHost source: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, byteOffset: Int) throws {
+        let target = BufferView(buffer: buffer, layout: Layout(contiguous: [0]), dtype: .uint8).base
+        precondition(byteOffset >= 0 && byteOffset + source.count <= buffer.byteCount, "copy(fromHost:): range out of bounds")
+        if let address = source.baseAddress { (target + byteOffset).copyMemory(from: address, byteCount: source.count) }
+    }
+
+    /// Copies buffer bytes to the host.
+    public func copy(toHost destination: UnsafeMutableRawBufferPointer, from buffer: any DeviceBuffer, byteOffset: Int) throws {
+        let source = BufferView(buffer: buffer, layout: Layout(contiguous: [0]), dtype: .uint8).base
+        precondition(byteOffset >= 0 && byteOffset + destination.count <= buffer.byteCount, "copy(toHost:): range out of bounds")
+        if let address = destination.baseAddress { address.copyMemory(from: source + byteOffset, byteCount: destination.count) }
+    }
+
+    public func fill(_ out: BufferView, value: Double) { CPUElementwise.fill(out, value: value) }
+    public func copy(_ source: BufferView, to out: BufferView) { CPUElementwise.copy(source, to: out) }
+    public func unary(_ op: UnaryOp, _ x: BufferView, out: BufferView) { CPUElementwise.unary(op, x, out: out) }
+    public func binary(_ op: BinaryOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
+        CPUElementwise.binary(op, a, b, out: out)
+    }
+    public func compare(_ op: CompareOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
+        CPUElementwise.compare(op, a, b, out: out)
+    }
+    public func select(_ condition: BufferView, _ a: BufferView, _ b: BufferView, out: BufferView) {
+        CPUElementwise.select(condition, a, b, out: out)
+    }
+    public func reduce(_ op: ReduceOp, _ x: BufferView, axes: [Int], out: BufferView) {
+        CPUReduce.reduce(op, x, axes: axes, out: out)
+    }
+    public func argReduce(_ op: ArgReduceOp, _ x: BufferView, axis: Int, out: BufferView) {
+        CPUReduce.argReduce(op, x, axis: axis, out: out)
+    }
+    public func softmax(_ x: BufferView, axis: Int, log: Bool, out: BufferView) {
+        CPUSoftmax.softmax(x, axis: axis, log: log, out: out)
+    }
+    public func softmaxBackward(output y: BufferView, gradient: BufferView, axis: Int, log: Bool, out: BufferView) {
+        CPUSoftmax.backward(output: y, gradient: gradient, axis: axis, log: log, out: out)
+    }
+    public func matmul(_ a: BufferView, _ b: BufferView, out: BufferView, alpha: Double, beta: Double) {
+        CPUGemm.matmul(a, b, out: out, alpha: alpha, beta: beta)
+    }
+    public func indexSelect(_ x: BufferView, indices: BufferView, axis: Int, out: BufferView) {
+        CPUIndexing.indexSelect(x, indices: indices, axis: axis, out: out)
+    }
+    public func indexAdd(_ source: BufferView, indices: BufferView, axis: Int, out: BufferView) {
+        CPUIndexing.indexAdd(source, indices: indices, axis: axis, out: out)
+    }
+    public func gather(_ x: BufferView, indices: BufferView, axis: Int, out: BufferView) {
+        CPUIndexing.gather(x, indices: indices, axis: axis, out: out)
+    }
+    public func scatterAdd(_ source: BufferView, indices: BufferView, axis: Int, out: BufferView) {
+        CPUIndexing.scatterAdd(source, indices: indices, axis: axis, out: out)
+    }
+    public func im2col(_ x: BufferView, geometry: Window2d, out: BufferView) {
+        CPUWindow.im2col(x, geometry: geometry, out: out)
+    }
+    public func col2im(_ columns: BufferView, geometry: Window2d, out: BufferView) {
+        CPUWindow.col2im(columns, geometry: geometry, out: out)
+    }
+    public func pool2d(_ kind: PoolKind, _ x: BufferView, geometry: Window2d, out: BufferView, indices: BufferView?) {
+        CPUWindow.pool(kind, x, geometry: geometry, out: out, indices: indices)
+    }
+    public func pool2dBackward(_ kind: PoolKind, gradient: BufferView, indices: BufferView?, geometry: Window2d,
+                               out: BufferView) {
+        CPUWindow.poolBackward(kind, gradient: gradient, indices: indices, geometry: geometry, out: out)
+    }
+    public func layerNorm(_ x: BufferView, weight: BufferView?, bias: BufferView?, epsilon: Double, out: BufferView,
+                          mean: BufferView, rstd: BufferView) {
+        CPUFusedLayers.layerNorm(x, weight: weight, bias: bias, epsilon: epsilon, out: out, mean: mean, rstd: rstd)
+    }
+    public func layerNormBackward(gradient: BufferView, x: BufferView, mean: BufferView, rstd: BufferView,
+                                  weight: BufferView?, gradInput: BufferView, gradWeight: BufferView?,
+                                  gradBias: BufferView?) {
+        CPUFusedLayers.layerNormBackward(gradient: gradient, x: x, mean: mean, rstd: rstd, weight: weight,
+                                         gradInput: gradInput, gradWeight: gradWeight, gradBias: gradBias)
+    }
+    public func crossEntropy(logits: BufferView, targets: BufferView, options: CrossEntropyOptions, losses: BufferView) {
+        CPUFusedLayers.crossEntropy(logits: logits, targets: targets, options: options, losses: losses)
+    }
+    public func crossEntropyBackward(logits: BufferView, targets: BufferView, gradient: BufferView,
+                                     options: CrossEntropyOptions, out: BufferView) {
+        CPUFusedLayers.crossEntropyBackward(logits: logits, targets: targets, gradient: gradient, options: options, out: out)
+    }
+    public func dropout(_ x: BufferView, probability: Double, stream: RandomStream, out: BufferView, mask: BufferView) {
+        CPURandom.dropout(x, probability: probability, stream: stream, out: out, mask: mask)
+    }
+    public func randomFill(_ out: BufferView, distribution: RandomDistribution, stream: RandomStream) {
+        CPURandom.fill(out, distribution: distribution, stream: stream)
+    }
+    public func sgdStep(parameter: BufferView, gradient: BufferView, momentumBuffer: BufferView?,
+                        parameters: SGDParameters, isFirstStep: Bool) {
+        CPUOptimizer.sgd(parameter: parameter, gradient: gradient, momentumBuffer: momentumBuffer, parameters: parameters,
+                         isFirstStep: isFirstStep)
+    }
+    public func adamStep(parameter: BufferView, gradient: BufferView, firstMoment: BufferView, secondMoment: BufferView,
+                         parameters: AdamParameters, step: Int) {
+        CPUOptimizer.adam(parameter: parameter, gradient: gradient, firstMoment: firstMoment, secondMoment: secondMoment,
+                          parameters: parameters, step: step)
+    }
+}

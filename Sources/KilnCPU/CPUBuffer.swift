@@ -1,0 +1,52 @@
+import KilnCore
+import Synchronization
+
+/// Host memory owned by the CPU backend, 64-byte aligned, freed when the last reference goes.
+final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
+    let byteCount: Int
+    let pointer: UnsafeMutableRawPointer
+    private let statistics: MemoryStatistics
+
+    init(byteCount: Int, statistics: MemoryStatistics) {
+        self.byteCount = byteCount
+        self.pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        self.statistics = statistics
+        statistics.allocated(byteCount)
+    }
+
+    deinit {
+        pointer.deallocate()
+        statistics.freed(byteCount)
+    }
+}
+
+/// Live and peak byte counts, updated from any thread.
+final class MemoryStatistics: Sendable {
+    private let live = Atomic<Int>(0)
+    private let peakLive = Atomic<Int>(0)
+
+    func allocated(_ bytes: Int) {
+        let now = live.add(bytes, ordering: .relaxed).newValue
+        var peak = peakLive.load(ordering: .relaxed)
+        while now > peak {
+            let (exchanged, original) = peakLive.compareExchange(expected: peak, desired: now, ordering: .relaxed)
+            if exchanged { break }
+            peak = original
+        }
+    }
+
+    func freed(_ bytes: Int) { live.subtract(bytes, ordering: .relaxed) }
+
+    var current: Int { live.load(ordering: .relaxed) }
+    var peak: Int { peakLive.load(ordering: .relaxed) }
+}
+
+extension BufferView {
+    /// The host address of the view's buffer (the view must belong to the CPU backend).
+    var base: UnsafeMutableRawPointer {
+        guard let cpu = buffer as? CPUBuffer else {
+            preconditionFailure("CPU backend: a buffer of another device (\(type(of: buffer))) was passed to a CPU op")
+        }
+        return cpu.pointer
+    }
+}

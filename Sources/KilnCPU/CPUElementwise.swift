@@ -1,0 +1,162 @@
+import KilnCore
+
+/// Elementwise kernels: the per-block loops behind unary, binary, comparison, select, copy and fill.
+enum CPUElementwise {
+    static func unary(_ op: UnaryOp, _ x: BufferView, out: BufferView) {
+        switch ComputeDomain(out.dtype) {
+        case .float: floatUnary(op, Float.self, x, out)
+        case .double: floatUnary(op, Double.self, x, out)
+        case .integer:
+            precondition(op.acceptsIntegers, "\(op): not defined for \(x.dtype)")
+            ElementwiseEngine.map(Int64.self, out: out, inputs: [x]) { o, a, _, _, n in
+                switch op {
+                case .neg: for i in 0..<n { o[i] = 0 &- a[i] }
+                case .abs: for i in 0..<n { o[i] = a[i] < 0 ? 0 &- a[i] : a[i] }
+                case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0) }
+                case .square: for i in 0..<n { o[i] = a[i] &* a[i] }
+                case .relu: for i in 0..<n { o[i] = Swift.max(a[i], 0) }
+                default: preconditionFailure("\(op): not defined for integers")
+                }
+            }
+        }
+    }
+
+    private static func floatUnary<F: CPUFloat>(_ op: UnaryOp, _ type: F.Type, _ x: BufferView, _ out: BufferView) {
+        ElementwiseEngine.map(F.self, out: out, inputs: [x]) { o, a, _, _, n in
+            switch op {
+            case .neg: for i in 0..<n { o[i] = -a[i] }
+            case .abs: for i in 0..<n { o[i] = Swift.abs(a[i]) }
+            case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : (a[i].isNaN ? a[i] : 0)) }
+            case .square: for i in 0..<n { o[i] = a[i] * a[i] }
+            case .exp: for i in 0..<n { o[i] = F.exp(a[i]) }
+            case .log: for i in 0..<n { o[i] = F.log(a[i]) }
+            case .sqrt: for i in 0..<n { o[i] = a[i].squareRoot() }
+            case .rsqrt: for i in 0..<n { o[i] = 1 / a[i].squareRoot() }
+            case .reciprocal: for i in 0..<n { o[i] = 1 / a[i] }
+            case .sin: for i in 0..<n { o[i] = F.sin(a[i]) }
+            case .cos: for i in 0..<n { o[i] = F.cos(a[i]) }
+            case .tanh: for i in 0..<n { o[i] = F.tanh(a[i]) }
+            case .sigmoid: for i in 0..<n { o[i] = sigmoid(a[i]) }
+            case .relu: for i in 0..<n { o[i] = a[i] > 0 ? a[i] : (a[i].isNaN ? a[i] : 0) }
+            case .gelu:
+                for i in 0..<n { o[i] = a[i] * (1 + F.erf(a[i] * F(0.70710678118654752440))) / 2 }
+            case .geluTanh:
+                for i in 0..<n {
+                    let v = a[i], inner = F(0.79788456080286535588) * (v + F(0.044715) * v * v * v)
+                    o[i] = v * (1 + F.tanh(inner)) / 2
+                }
+            case .silu: for i in 0..<n { o[i] = a[i] * sigmoid(a[i]) }
+            case .erf: for i in 0..<n { o[i] = F.erf(a[i]) }
+            case .floor: for i in 0..<n { o[i] = a[i].rounded(.down) }
+            case .ceil: for i in 0..<n { o[i] = a[i].rounded(.up) }
+            case .round: for i in 0..<n { o[i] = a[i].rounded(.toNearestOrEven) }
+            }
+        }
+    }
+
+    /// The logistic function, evaluated so that neither tail overflows.
+    @inline(__always)
+    static func sigmoid<F: CPUFloat>(_ x: F) -> F {
+        if x >= 0 { return 1 / (1 + F.exp(-x)) }
+        let e = F.exp(x)
+        return e / (1 + e)
+    }
+
+    static func binary(_ op: BinaryOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
+        switch ComputeDomain(out.dtype) {
+        case .float: floatBinary(op, Float.self, a, b, out)
+        case .double: floatBinary(op, Double.self, a, b, out)
+        case .integer:
+            precondition(op.acceptsIntegers, "\(op): not defined for \(out.dtype)")
+            ElementwiseEngine.map(Int64.self, out: out, inputs: [a, b]) { o, x, y, _, n in
+                switch op {
+                case .add: for i in 0..<n { o[i] = x[i] &+ y[i] }
+                case .sub: for i in 0..<n { o[i] = x[i] &- y[i] }
+                case .mul: for i in 0..<n { o[i] = x[i] &* y[i] }
+                case .maximum: for i in 0..<n { o[i] = Swift.max(x[i], y[i]) }
+                case .minimum: for i in 0..<n { o[i] = Swift.min(x[i], y[i]) }
+                case .div, .pow: preconditionFailure("\(op): not defined for integers")
+                }
+            }
+        }
+    }
+
+    private static func floatBinary<F: CPUFloat>(_ op: BinaryOp, _ type: F.Type, _ a: BufferView, _ b: BufferView,
+                                                 _ out: BufferView) {
+        ElementwiseEngine.map(F.self, out: out, inputs: [a, b]) { o, x, y, _, n in
+            switch op {
+            case .add: for i in 0..<n { o[i] = x[i] + y[i] }
+            case .sub: for i in 0..<n { o[i] = x[i] - y[i] }
+            case .mul: for i in 0..<n { o[i] = x[i] * y[i] }
+            case .div: for i in 0..<n { o[i] = x[i] / y[i] }
+            case .pow: for i in 0..<n { o[i] = F.pow(x[i], y[i]) }
+            case .maximum:
+                for i in 0..<n { o[i] = x[i].isNaN || y[i].isNaN ? F.nan : Swift.max(x[i], y[i]) }
+            case .minimum:
+                for i in 0..<n { o[i] = x[i].isNaN || y[i].isNaN ? F.nan : Swift.min(x[i], y[i]) }
+            }
+        }
+    }
+
+    static func compare(_ op: CompareOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
+        switch ComputeDomain(a.dtype) {
+        case .float: compare(op, Float.self, a, b, out)
+        case .double: compare(op, Double.self, a, b, out)
+        case .integer: compare(op, Int64.self, a, b, out)
+        }
+    }
+
+    private static func compare<T: CPUScalar>(_ op: CompareOp, _ type: T.Type, _ a: BufferView, _ b: BufferView,
+                                              _ out: BufferView) {
+        // Results are computed as 1 or 0 of the input type and stored as bool.
+        ElementwiseEngine.map(T.self, out: out, inputs: [a, b]) { o, x, y, _, n in
+            switch op {
+            case .eq: for i in 0..<n { o[i] = x[i] == y[i] ? .one : .zero }
+            case .ne: for i in 0..<n { o[i] = x[i] != y[i] ? .one : .zero }
+            case .lt: for i in 0..<n { o[i] = x[i] < y[i] ? .one : .zero }
+            case .le: for i in 0..<n { o[i] = x[i] <= y[i] ? .one : .zero }
+            case .gt: for i in 0..<n { o[i] = x[i] > y[i] ? .one : .zero }
+            case .ge: for i in 0..<n { o[i] = x[i] >= y[i] ? .one : .zero }
+            }
+        }
+    }
+
+    static func select(_ condition: BufferView, _ a: BufferView, _ b: BufferView, out: BufferView) {
+        switch ComputeDomain(out.dtype) {
+        case .float: select(Float.self, condition, a, b, out)
+        case .double: select(Double.self, condition, a, b, out)
+        case .integer: select(Int64.self, condition, a, b, out)
+        }
+    }
+
+    private static func select<T: CPUScalar>(_ type: T.Type, _ condition: BufferView, _ a: BufferView,
+                                             _ b: BufferView, _ out: BufferView) {
+        ElementwiseEngine.map(T.self, out: out, inputs: [condition, a, b]) { o, c, x, y, n in
+            for i in 0..<n { o[i] = c[i] != .zero ? x[i] : y[i] }
+        }
+    }
+
+    static func copy(_ source: BufferView, to out: BufferView) {
+        // Integers copy through Int64 (exact); anything touching float64 through Double; the rest through Float.
+        if ComputeDomain(source.dtype) == .integer && ComputeDomain(out.dtype) == .integer {
+            ElementwiseEngine.map(Int64.self, out: out, inputs: [source]) { o, a, _, _, n in o.update(from: a, count: n) }
+        } else if source.dtype == .float64 || out.dtype == .float64 || source.dtype == .int64 || source.dtype == .int32 {
+            ElementwiseEngine.map(Double.self, out: out, inputs: [source]) { o, a, _, _, n in o.update(from: a, count: n) }
+        } else {
+            ElementwiseEngine.map(Float.self, out: out, inputs: [source]) { o, a, _, _, n in o.update(from: a, count: n) }
+        }
+    }
+
+    static func fill(_ out: BufferView, value: Double) {
+        switch ComputeDomain(out.dtype) {
+        case .float:
+            let v = Float(value)
+            ElementwiseEngine.map(Float.self, out: out, inputs: []) { o, _, _, _, n in o.update(repeating: v, count: n) }
+        case .double:
+            ElementwiseEngine.map(Double.self, out: out, inputs: []) { o, _, _, _, n in o.update(repeating: value, count: n) }
+        case .integer:
+            let v = out.dtype == .bool ? (value != 0 ? 1 : 0) : value.asInt64
+            ElementwiseEngine.map(Int64.self, out: out, inputs: []) { o, _, _, _, n in o.update(repeating: v, count: n) }
+        }
+    }
+}

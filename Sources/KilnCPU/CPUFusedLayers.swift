@@ -1,0 +1,194 @@
+import Foundation
+import KilnCore
+
+/// Layer normalisation and cross-entropy: row-wise kernels with `Double` accumulation.
+enum CPUFusedLayers {
+    static func layerNorm(_ x: BufferView, weight: BufferView?, bias: BufferView?, epsilon: Double, out: BufferView,
+                          mean: BufferView, rstd: BufferView) {
+        if x.dtype == .float64 {
+            layerNorm(Double.self, x, weight, bias, epsilon, out, mean, rstd)
+        } else {
+            layerNorm(Float.self, x, weight, bias, epsilon, out, mean, rstd)
+        }
+    }
+
+    private static func layerNorm<F: CPUFloat>(_ type: F.Type, _ x: BufferView, _ weight: BufferView?, _ bias: BufferView?,
+                                               _ epsilon: Double, _ out: BufferView, _ mean: BufferView, _ rstd: BufferView) {
+        precondition(x.shape.count == 2, "layerNorm: the backend takes 2-D input, got \(x.shape)")
+        let (rows, n) = (x.shape[0], x.shape[1])
+        ElementwiseEngine.withContiguous(x, as: F.self) { src in
+            withOptional(weight, F.self) { w in
+                withOptional(bias, F.self) { b in
+                    ElementwiseEngine.withOutput(out, as: F.self) { dst in
+                        ElementwiseEngine.withOutput(mean, as: Double.self) { means in
+                            ElementwiseEngine.withOutput(rstd, as: Double.self) { rstds in
+                                Parallel.forEach(rows, grain: max(1, 4096 / max(n, 1))) { range in
+                                    for r in range {
+                                        let row = src + r * n, o = dst + r * n
+                                        var total = 0.0
+                                        for i in 0..<n { total += row[i].asDouble }
+                                        let mu = total / Double(n)
+                                        var squares = 0.0
+                                        for i in 0..<n {
+                                            let d = row[i].asDouble - mu
+                                            squares += d * d
+                                        }
+                                        let inv = 1 / (squares / Double(n) + epsilon).squareRoot()
+                                        means[r] = mu
+                                        rstds[r] = inv
+                                        let (m, s) = (F(mu), F(inv))
+                                        for i in 0..<n {
+                                            var v = (row[i] - m) * s
+                                            if let w { v *= w[i] }
+                                            if let b { v += b[i] }
+                                            o[i] = v
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `body` with an optional operand as a contiguous `T` array, or `nil`.
+    private static func withOptional<T: CPUScalar, R>(_ view: BufferView?, _ type: T.Type,
+                                                      _ body: (UnsafePointer<T>?) -> R) -> R {
+        guard let view else { return body(nil) }
+        return ElementwiseEngine.withContiguous(view, as: T.self) { body($0) }
+    }
+
+    static func layerNormBackward(gradient: BufferView, x: BufferView, mean: BufferView, rstd: BufferView,
+                                  weight: BufferView?, gradInput: BufferView, gradWeight: BufferView?, gradBias: BufferView?) {
+        if x.dtype == .float64 {
+            layerNormBackward(Double.self, gradient, x, mean, rstd, weight, gradInput, gradWeight, gradBias)
+        } else {
+            layerNormBackward(Float.self, gradient, x, mean, rstd, weight, gradInput, gradWeight, gradBias)
+        }
+    }
+
+    private static func layerNormBackward<F: CPUFloat>(_ type: F.Type, _ gradient: BufferView, _ x: BufferView,
+                                                       _ mean: BufferView, _ rstd: BufferView, _ weight: BufferView?,
+                                                       _ gradInput: BufferView, _ gradWeight: BufferView?,
+                                                       _ gradBias: BufferView?) {
+        let (rows, n) = (x.shape[0], x.shape[1])
+        ElementwiseEngine.withContiguous(gradient, as: F.self) { dy in
+        ElementwiseEngine.withContiguous(x, as: F.self) { src in
+        ElementwiseEngine.withContiguous(mean, as: Double.self) { means in
+        ElementwiseEngine.withContiguous(rstd, as: Double.self) { rstds in
+        withOptional(weight, F.self) { w in
+            ElementwiseEngine.withOutput(gradInput, as: F.self) { dx in
+                // dx = rstd · (g - mean(g) - x̂ · mean(g · x̂)), with g = dy · w.
+                Parallel.forEach(rows, grain: max(1, 4096 / max(n, 1))) { range in
+                    for r in range {
+                        let (mu, inv) = (means[r], rstds[r])
+                        var sumG = 0.0, sumGX = 0.0
+                        for i in 0..<n {
+                            let g = dy[r * n + i].asDouble * (w?[i].asDouble ?? 1)
+                            let xhat = (src[r * n + i].asDouble - mu) * inv
+                            sumG += g
+                            sumGX += g * xhat
+                        }
+                        let (meanG, meanGX) = (sumG / Double(n), sumGX / Double(n))
+                        for i in 0..<n {
+                            let g = dy[r * n + i].asDouble * (w?[i].asDouble ?? 1)
+                            let xhat = (src[r * n + i].asDouble - mu) * inv
+                            dx[r * n + i] = F(double: inv * (g - meanG - xhat * meanGX))
+                        }
+                    }
+                }
+            }
+            // Column sums for the affine parameters, parallel over columns.
+            guard gradWeight != nil || gradBias != nil else { return }
+            let dw = UnsafeMutablePointer<Double>.allocate(capacity: max(n, 1))
+            let db = UnsafeMutablePointer<Double>.allocate(capacity: max(n, 1))
+            defer { dw.deallocate(); db.deallocate() }
+            Parallel.forEach(n, grain: 64) { columns in
+                for c in columns { dw[c] = 0; db[c] = 0 }
+                for r in 0..<rows {
+                    let (mu, inv) = (means[r], rstds[r])
+                    for c in columns {
+                        let g = dy[r * n + c].asDouble
+                        dw[c] += g * (src[r * n + c].asDouble - mu) * inv
+                        db[c] += g
+                    }
+                }
+            }
+            if let gradWeight { ElementwiseEngine.scatter(UnsafePointer(dw), into: gradWeight) }
+            if let gradBias { ElementwiseEngine.scatter(UnsafePointer(db), into: gradBias) }
+        }
+        }
+        }
+        }
+        }
+    }
+
+    static func crossEntropy(logits: BufferView, targets: BufferView, options: CrossEntropyOptions, losses: BufferView) {
+        if logits.dtype == .float64 {
+            crossEntropy(Double.self, logits, targets, options, nil, losses)
+        } else {
+            crossEntropy(Float.self, logits, targets, options, nil, losses)
+        }
+    }
+
+    static func crossEntropyBackward(logits: BufferView, targets: BufferView, gradient: BufferView,
+                                     options: CrossEntropyOptions, out: BufferView) {
+        if logits.dtype == .float64 {
+            crossEntropy(Double.self, logits, targets, options, gradient, out)
+        } else {
+            crossEntropy(Float.self, logits, targets, options, gradient, out)
+        }
+    }
+
+    /// The forward pass (`gradient == nil`: one loss per row into `out`) or the backward pass (the logits'
+    /// gradient into `out`), sharing the row's log-sum-exp.
+    private static func crossEntropy<F: CPUFloat>(_ type: F.Type, _ logits: BufferView, _ targets: BufferView,
+                                                  _ options: CrossEntropyOptions, _ gradient: BufferView?,
+                                                  _ out: BufferView) {
+        precondition(logits.shape.count == 2, "crossEntropy: the backend takes 2-D logits, got \(logits.shape)")
+        let (rows, classes) = (logits.shape[0], logits.shape[1])
+        var target = [Int64](repeating: 0, count: targets.count)
+        target.withUnsafeMutableBufferPointer { ElementwiseEngine.gather(targets, into: $0.baseAddress!) }
+        for t in target where t != Int64(options.ignoreIndex ?? -1) && (t < 0 || t >= classes) {
+            preconditionFailure("crossEntropy: target \(t) is out of range for \(classes) classes")
+        }
+        let epsilon = options.labelSmoothing, ignore = options.ignoreIndex.map(Int64.init)
+        var upstream = [Double](repeating: 1, count: gradient == nil ? 0 : rows)
+        if let gradient { upstream.withUnsafeMutableBufferPointer { ElementwiseEngine.gather(gradient, into: $0.baseAddress!) } }
+        ElementwiseEngine.withContiguous(logits, as: F.self) { src in
+            ElementwiseEngine.withOutput(out, as: F.self) { dst in
+                Parallel.forEach(rows, grain: max(1, 4096 / max(classes, 1))) { range in
+                    for r in range {
+                        let row = src + r * classes, t = target[r]
+                        if t == ignore {
+                            if gradient == nil { dst[r] = 0 } else { (dst + r * classes).update(repeating: 0, count: classes) }
+                            continue
+                        }
+                        var m = -Double.infinity, total = 0.0
+                        for c in 0..<classes where !(row[c].asDouble <= m) { m = row[c].asDouble }
+                        for c in 0..<classes { total += F.exp(row[c] - F(m)).asDouble }
+                        let lse = m + Foundation.log(total)
+                        if gradient == nil {
+                            var loss = (1 - epsilon) * (lse - row[Int(t)].asDouble)
+                            if epsilon > 0 {
+                                var sum = 0.0
+                                for c in 0..<classes { sum += row[c].asDouble }
+                                loss += epsilon * (lse - sum / Double(classes))
+                            }
+                            dst[r] = F(double: loss)
+                        } else {
+                            let g = upstream[r], o = dst + r * classes
+                            for c in 0..<classes {
+                                let p = Foundation.exp(row[c].asDouble - lse)
+                                let q = (c == Int(t) ? 1 - epsilon : 0) + epsilon / Double(classes)
+                                o[c] = F(double: (p - q) * g)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

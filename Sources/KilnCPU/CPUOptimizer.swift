@@ -1,0 +1,79 @@
+import Foundation
+import KilnCore
+
+/// The fused optimizer updates, in place, following PyTorch's `torch.optim` formulas.
+enum CPUOptimizer {
+    static func sgd(parameter: BufferView, gradient: BufferView, momentumBuffer: BufferView?, parameters h: SGDParameters,
+                    isFirstStep: Bool) {
+        if parameter.dtype == .float64 {
+            sgd(Double.self, parameter, gradient, momentumBuffer, h, isFirstStep)
+        } else {
+            sgd(Float.self, parameter, gradient, momentumBuffer, h, isFirstStep)
+        }
+    }
+
+    private static func sgd<F: CPUFloat>(_ type: F.Type, _ parameter: BufferView, _ gradient: BufferView,
+                                         _ momentumBuffer: BufferView?, _ h: SGDParameters, _ isFirstStep: Bool) {
+        precondition(h.momentum == 0 || momentumBuffer != nil, "sgdStep: momentum \(h.momentum) needs a momentum buffer")
+        let (lr, mu, damp, wd) = (F(h.learningRate), F(h.momentum), F(h.dampening), F(h.weightDecay))
+        ElementwiseEngine.withContiguous(gradient, as: F.self) { g in
+            ElementwiseEngine.withOutput(parameter, as: F.self, preserving: true) { w in
+                let update = { (buffer: UnsafeMutablePointer<F>?) in
+                    Parallel.forEach(parameter.count, grain: ElementwiseEngine.grain) { range in
+                        for i in range {
+                            var d = g[i] + wd * w[i]
+                            if let buffer {
+                                buffer[i] = isFirstStep ? d : mu * buffer[i] + (1 - damp) * d
+                                d = h.nesterov ? d + mu * buffer[i] : buffer[i]
+                            }
+                            w[i] -= lr * d
+                        }
+                    }
+                }
+                if let momentumBuffer, h.momentum != 0 {
+                    ElementwiseEngine.withOutput(momentumBuffer, as: F.self, preserving: true) { update($0) }
+                } else {
+                    update(nil)
+                }
+            }
+        }
+    }
+
+    static func adam(parameter: BufferView, gradient: BufferView, firstMoment: BufferView, secondMoment: BufferView,
+                     parameters h: AdamParameters, step: Int) {
+        if parameter.dtype == .float64 {
+            adam(Double.self, parameter, gradient, firstMoment, secondMoment, h, step)
+        } else {
+            adam(Float.self, parameter, gradient, firstMoment, secondMoment, h, step)
+        }
+    }
+
+    private static func adam<F: CPUFloat>(_ type: F.Type, _ parameter: BufferView, _ gradient: BufferView,
+                                          _ firstMoment: BufferView, _ secondMoment: BufferView, _ h: AdamParameters,
+                                          _ step: Int) {
+        precondition(step >= 1, "adamStep: step counts from 1, got \(step)")
+        let correction1 = 1 - Foundation.pow(h.beta1, Double(step))
+        let correction2 = 1 - Foundation.pow(h.beta2, Double(step))
+        let stepSize = F(h.learningRate / correction1)
+        let sqrtCorrection2 = F(correction2.squareRoot())
+        let (b1, b2, eps, wd, lr) = (F(h.beta1), F(h.beta2), F(h.epsilon), F(h.weightDecay), F(h.learningRate))
+        let decoupled = h.decoupledWeightDecay
+        ElementwiseEngine.withContiguous(gradient, as: F.self) { g in
+            ElementwiseEngine.withOutput(parameter, as: F.self, preserving: true) { w in
+                ElementwiseEngine.withOutput(firstMoment, as: F.self, preserving: true) { m in
+                    ElementwiseEngine.withOutput(secondMoment, as: F.self, preserving: true) { v in
+                        Parallel.forEach(parameter.count, grain: ElementwiseEngine.grain) { range in
+                            for i in range {
+                                var d = g[i]
+                                if decoupled { w[i] *= 1 - lr * wd } else { d += wd * w[i] }
+                                m[i] = b1 * m[i] + (1 - b1) * d
+                                v[i] = b2 * v[i] + (1 - b2) * d * d
+                                w[i] -= stepSize * m[i] / (v[i].squareRoot() / sqrtCorrection2 + eps)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

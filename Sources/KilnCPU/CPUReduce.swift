@@ -1,0 +1,198 @@
+import KilnCore
+
+/// Reductions, arg-reductions and the row-wise softmax.
+///
+/// A reduction permutes the reduced axes innermost. When the input's fastest axis is reduced, each output
+/// is one pass over its elements (blocked summation into `Double`); when the fastest axis is kept, whole rows
+/// of outputs are accumulated at once so the input is still read in memory order.
+enum CPUReduce {
+    static func reduce(_ op: ReduceOp, _ x: BufferView, axes: [Int], out: BufferView) {
+        let plan = Plan(x.layout, axes: axes, out: out.layout)
+        switch ComputeDomain(x.dtype) {
+        case .float: reduce(op, Float.self, x, plan, out)
+        case .double: reduce(op, Double.self, x, plan, out)
+        case .integer: reduce(op, Int64.self, x, plan, out)
+        }
+    }
+
+    /// The input split into kept (outer) and reduced (inner) axes, with the output's strides for the kept ones.
+    struct Plan {
+        let kept: Layout
+        let reduced: Layout
+        let outKept: Layout
+        var outerCount: Int { kept.count }
+        var innerCount: Int { reduced.count }
+
+        init(_ x: Layout, axes: [Int], out: Layout) {
+            let keptAxes = (0..<x.rank).filter { !axes.contains($0) }
+            kept = Layout(shape: keptAxes.map { x.shape[$0] }, strides: keptAxes.map { x.strides[$0] }, offset: x.offset)
+            reduced = Layout(shape: axes.map { x.shape[$0] }, strides: axes.map { x.strides[$0] }, offset: 0)
+            outKept = Layout(shape: keptAxes.map { out.shape[$0] }, strides: keptAxes.map { out.strides[$0] },
+                             offset: out.offset)
+        }
+
+        /// Whether the input's fastest-moving axis is among the kept ones (then accumulate whole output rows).
+        var keepsFastestAxis: Bool {
+            let keptMin = zip(kept.shape, kept.strides).filter { $0.0 > 1 }.map { abs($0.1) }.min() ?? .max
+            let reducedMin = zip(reduced.shape, reduced.strides).filter { $0.0 > 1 }.map { abs($0.1) }.min() ?? .max
+            return keptMin < reducedMin && outerCount > 1
+        }
+    }
+
+    private static func reduce<T: CPUScalar>(_ op: ReduceOp, _ type: T.Type, _ x: BufferView, _ plan: Plan,
+                                             _ out: BufferView) {
+        if plan.keepsFastestAxis, op == .sum || op == .mean || op == .max || op == .min {
+            reduceAcrossRows(op, T.self, x, plan, out)
+            return
+        }
+        let inner = StridedWalker([plan.reduced])
+        let base = UnsafeRawPointer(x.base), dtype = x.dtype
+        let n = plan.innerCount
+        ElementwiseEngine.withOutput(out.with(layout: plan.outKept), as: Double.self) { o in
+            let offsets = outerOffsets(plan.kept)
+            Parallel.forEach(plan.outerCount, grain: max(1, 16_384 / max(n, 1))) { range in
+                let scratch = UnsafeMutablePointer<T>.allocate(capacity: ElementwiseEngine.block)
+                defer { scratch.deallocate() }
+                for j in range {
+                    o[j] = reduceOne(op, base: base, dtype: dtype, start: offsets[j], walker: inner, count: n,
+                                     scratch: scratch)
+                }
+            }
+        }
+    }
+
+    /// The element offsets of each kept position, in row-major order.
+    static func outerOffsets(_ kept: Layout) -> [Int] {
+        var result = [Int](repeating: 0, count: kept.count)
+        var j = 0
+        let walker = StridedWalker([kept]), step = walker.innerStrides[0]
+        walker.forEachRun(in: 0..<kept.count) { offsets, length in
+            for i in 0..<length { result[j + i] = offsets[0] + i * step }
+            j += length
+        }
+        return result
+    }
+
+    /// One output of an inner reduction, accumulated in `Double` (sums) or `T` (extremes).
+    private static func reduceOne<T: CPUScalar>(_ op: ReduceOp, base: UnsafeRawPointer, dtype: DType, start: Int,
+                                                walker: StridedWalker, count: Int,
+                                                scratch: UnsafeMutablePointer<T>) -> Double {
+        let step = walker.innerStrides[0]
+        switch op {
+        case .sum, .mean, .variance:
+            var total = 0.0
+            walker.forEachRun(in: 0..<count, maxRun: ElementwiseEngine.block) { offsets, length in
+                ElementAccess.load(dtype, base, start: start + offsets[0], stride: step, count: length, into: scratch)
+                total += blockSum(scratch, length)
+            }
+            if op == .sum { return total }
+            let mean = total / Double(count)
+            guard case .variance(let correction) = op else { return mean }
+            var squares = 0.0
+            walker.forEachRun(in: 0..<count, maxRun: ElementwiseEngine.block) { offsets, length in
+                ElementAccess.load(dtype, base, start: start + offsets[0], stride: step, count: length, into: scratch)
+                for i in 0..<length {
+                    let d = scratch[i].asDouble - mean
+                    squares += d * d
+                }
+            }
+            return squares / Double(count - correction)
+        case .max, .min:
+            var best: Double? = nil
+            walker.forEachRun(in: 0..<count, maxRun: ElementwiseEngine.block) { offsets, length in
+                ElementAccess.load(dtype, base, start: start + offsets[0], stride: step, count: length, into: scratch)
+                for i in 0..<length {
+                    let v = scratch[i].asDouble
+                    if v.isNaN { best = .nan } else if let b = best {
+                        if !b.isNaN && (op == .max ? v > b : v < b) { best = v }
+                    } else { best = v }
+                }
+            }
+            return best ?? .nan
+        }
+    }
+
+    /// The sum of a block, with eight independent partial sums so the loop vectorizes and rounding error grows
+    /// with the block length over eight rather than the length.
+    @inline(__always)
+    static func blockSum<T: CPUScalar>(_ p: UnsafePointer<T>, _ n: Int) -> Double {
+        if let f = p as? UnsafePointer<Float> {
+            var lanes = SIMD8<Float>(repeating: 0)
+            var i = 0
+            while i + 8 <= n {
+                lanes += UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self)
+                i += 8
+            }
+            var total = Double(lanes.sum())
+            while i < n { total += Double(f[i]); i += 1 }
+            return total
+        }
+        var total = 0.0
+        for i in 0..<n { total += p[i].asDouble }
+        return total
+    }
+
+    /// Sum, mean, max or min with the fastest axis kept: each reduced position adds a run of outputs at once.
+    private static func reduceAcrossRows<T: CPUScalar>(_ op: ReduceOp, _ type: T.Type, _ x: BufferView,
+                                                       _ plan: Plan, _ out: BufferView) {
+        let keptWalker = StridedWalker([plan.kept])
+        let reducedOffsets = outerOffsets(plan.reduced)
+        let base = UnsafeRawPointer(x.base), dtype = x.dtype
+        let step = keptWalker.innerStrides[0]
+        let isExtreme = op == .max || op == .min
+        ElementwiseEngine.withOutput(out.with(layout: plan.outKept), as: Double.self) { o in
+            Parallel.forEach(plan.outerCount, grain: max(64, 16_384 / max(plan.innerCount, 1))) { range in
+                let scratch = UnsafeMutablePointer<T>.allocate(capacity: ElementwiseEngine.block)
+                defer { scratch.deallocate() }
+                for j in range { o[j] = isExtreme ? .nan : 0 }
+                for (r, reducedOffset) in reducedOffsets.enumerated() {
+                    var position = range.lowerBound
+                    keptWalker.forEachRun(in: range, maxRun: ElementwiseEngine.block) { offsets, length in
+                        ElementAccess.load(dtype, base, start: offsets[0] + reducedOffset, stride: step,
+                                           count: length, into: scratch)
+                        let acc = o + position
+                        switch op {
+                        case .max, .min:
+                            for i in 0..<length {
+                                let v = scratch[i].asDouble
+                                if r == 0 || v.isNaN { acc[i] = v } else if !acc[i].isNaN && (op == .max ? v > acc[i] : v < acc[i]) {
+                                    acc[i] = v
+                                }
+                            }
+                        default:
+                            for i in 0..<length { acc[i] += scratch[i].asDouble }
+                        }
+                        position += length
+                    }
+                }
+                if op == .mean {
+                    let n = Double(plan.innerCount)
+                    for j in range { o[j] /= n }
+                }
+            }
+        }
+    }
+
+    static func argReduce(_ op: ArgReduceOp, _ x: BufferView, axis: Int, out: BufferView) {
+        let plan = Plan(x.layout, axes: [axis], out: out.layout)
+        let offsets = outerOffsets(plan.kept)
+        let n = x.shape[axis], stride = x.layout.strides[axis]
+        let base = UnsafeRawPointer(x.base), dtype = x.dtype
+        ElementwiseEngine.withOutput(out.with(layout: plan.outKept), as: Int64.self) { o in
+            Parallel.forEach(plan.outerCount, grain: max(1, 16_384 / max(n, 1))) { range in
+                let row = UnsafeMutablePointer<Double>.allocate(capacity: max(n, 1))
+                defer { row.deallocate() }
+                for j in range {
+                    ElementAccess.load(dtype, base, start: offsets[j], stride: stride, count: n, into: row)
+                    var best = 0
+                    for i in 0..<n {
+                        let v = row[i], b = row[best]
+                        if b.isNaN { break }
+                        if v.isNaN || (op == .argmax ? v > b : v < b) { best = i }
+                    }
+                    o[j] = Int64(best)
+                }
+            }
+        }
+    }
+}

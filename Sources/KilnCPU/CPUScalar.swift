@@ -1,0 +1,100 @@
+import Foundation
+import KilnCore
+
+/// The types CPU kernels compute in: `Float` (float32, float16, bfloat16), `Double` (float64) and `Int64`
+/// (integers and booleans). Conversions follow C: float to integer truncates toward zero (NaN gives 0,
+/// out-of-range values saturate); anything to bool is "not zero".
+protocol CPUScalar: Comparable, Numeric {
+    /// The dtype stored exactly as this type, read and written without conversion.
+    static var storageDType: DType { get }
+    init(float value: Float)
+    init(double value: Double)
+    init(integer value: Int64)
+    var asFloat: Float { get }
+    var asDouble: Double { get }
+    var asInt64: Int64 { get }
+    static var zero: Self { get }
+    static var one: Self { get }
+}
+
+extension Float: CPUScalar {
+    static var storageDType: DType { .float32 }
+    init(float value: Float) { self = value }
+    init(double value: Double) { self = Float(value) }
+    init(integer value: Int64) { self = Float(value) }
+    var asFloat: Float { self }
+    var asDouble: Double { Double(self) }
+    var asInt64: Int64 { Double(self).asInt64 }
+    static var one: Float { 1 }
+}
+
+extension Double: CPUScalar {
+    static var storageDType: DType { .float64 }
+    init(float value: Float) { self = Double(value) }
+    init(double value: Double) { self = value }
+    init(integer value: Int64) { self = Double(value) }
+    var asFloat: Float { Float(self) }
+    var asDouble: Double { self }
+    var asInt64: Int64 {
+        if isNaN { return 0 }
+        if self >= 9.223372036854775807e18 { return .max }
+        if self <= -9.223372036854775808e18 { return .min }
+        return Int64(self)
+    }
+    static var one: Double { 1 }
+}
+
+extension Int64: CPUScalar {
+    static var storageDType: DType { .int64 }
+    init(float value: Float) { self = value.asInt64 }
+    init(double value: Double) { self = value.asInt64 }
+    init(integer value: Int64) { self = value }
+    var asFloat: Float { Float(self) }
+    var asDouble: Double { Double(self) }
+    var asInt64: Int64 { self }
+    static var one: Int64 { 1 }
+}
+
+/// The floating-point compute types, with the math the kernels need.
+protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
+    static func exp(_ x: Self) -> Self
+    static func log(_ x: Self) -> Self
+    static func sin(_ x: Self) -> Self
+    static func cos(_ x: Self) -> Self
+    static func tanh(_ x: Self) -> Self
+    static func erf(_ x: Self) -> Self
+    static func pow(_ x: Self, _ y: Self) -> Self
+}
+
+extension Float: CPUFloat {
+    static func exp(_ x: Float) -> Float { Foundation.expf(x) }
+    static func log(_ x: Float) -> Float { Foundation.logf(x) }
+    static func sin(_ x: Float) -> Float { Foundation.sinf(x) }
+    static func cos(_ x: Float) -> Float { Foundation.cosf(x) }
+    static func tanh(_ x: Float) -> Float { Foundation.tanhf(x) }
+    static func erf(_ x: Float) -> Float { Foundation.erff(x) }
+    static func pow(_ x: Float, _ y: Float) -> Float { Foundation.powf(x, y) }
+}
+
+extension Double: CPUFloat {
+    static func exp(_ x: Double) -> Double { Foundation.exp(x) }
+    static func log(_ x: Double) -> Double { Foundation.log(x) }
+    static func sin(_ x: Double) -> Double { Foundation.sin(x) }
+    static func cos(_ x: Double) -> Double { Foundation.cos(x) }
+    static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
+    static func erf(_ x: Double) -> Double { Foundation.erf(x) }
+    static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
+}
+
+/// Which compute type a dtype uses on the CPU.
+enum ComputeDomain {
+    case float, double, integer
+
+    init(_ dtype: DType) {
+        switch dtype {
+        case .float32, .float16, .bfloat16: self = .float
+        case .float64: self = .double
+        case .int32, .int64, .uint8, .bool: self = .integer
+        }
+    }
+}

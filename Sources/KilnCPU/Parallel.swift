@@ -1,0 +1,37 @@
+import Dispatch
+import Foundation
+
+/// The CPU backend's thread pool: Dispatch's `concurrentPerform` over contiguous chunks of an index range,
+/// with a grain size so that small loops run inline instead of paying for threads.
+enum Parallel {
+    /// The number of worker threads: `KILN_NUM_THREADS` when set to a positive number, else the number of
+    /// active processors.
+    static let threadCount: Int = {
+        if let text = ProcessInfo.processInfo.environment["KILN_NUM_THREADS"], let n = Int(text), n > 0 { return n }
+        return max(ProcessInfo.processInfo.activeProcessorCount, 1)
+    }()
+
+    /// Runs `body` over `0..<count` split into chunks of at least `grain` indices, at most a few per thread.
+    static func forEach(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = Swift.min((count + grain - 1) / Swift.max(grain, 1), threadCount * 4)
+        if chunks <= 1 || threadCount == 1 {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let task = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
+                if start < end { task.value(start..<end) }
+            }
+        }
+    }
+}
+
+/// Carries a value into a `@Sendable` closure when the caller guarantees the accesses do not race (each
+/// parallel chunk writes a disjoint part of the output).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

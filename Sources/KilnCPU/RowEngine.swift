@@ -1,0 +1,100 @@
+import KilnCore
+
+/// Runs a kernel over the 1-D rows of one axis of several same-shaped views: each row is converted into a
+/// contiguous scratch array of the compute type, the kernel fills the output rows, and they are stored back.
+enum RowEngine {
+    /// For each row along `axis`, loads the rows of `inputs` (all with `outputs[0]`'s shape), calls
+    /// `kernel(inputRows, outputRows, length)`, and stores the output rows.
+    static func forEachRow<T: CPUScalar>(
+        _ type: T.Type, axis: Int, inputs: [BufferView], outputs: [BufferView],
+        _ kernel: ([UnsafeMutablePointer<T>], [UnsafeMutablePointer<T>], Int) -> Void
+    ) {
+        let views = inputs + outputs
+        let n = views[0].shape[axis]
+        let starts = views.map { CPUReduce.outerOffsets(removing: axis, from: $0.layout) }
+        let strides = views.map { $0.layout.strides[axis] }
+        let rows = starts[0].count
+        Parallel.forEach(rows, grain: max(1, 8192 / max(n, 1))) { range in
+            let scratch = (0..<views.count).map { _ in UnsafeMutablePointer<T>.allocate(capacity: max(n, 1)) }
+            defer { scratch.forEach { $0.deallocate() } }
+            let inputRows = Array(scratch[..<inputs.count]), outputRows = Array(scratch[inputs.count...])
+            for row in range {
+                for k in inputs.indices {
+                    ElementAccess.load(views[k].dtype, views[k].base, start: starts[k][row], stride: strides[k],
+                                       count: n, into: scratch[k])
+                }
+                kernel(inputRows, outputRows, n)
+                for k in inputs.count..<views.count {
+                    ElementAccess.store(scratch[k], count: n, as: views[k].dtype, views[k].base,
+                                        start: starts[k][row], stride: strides[k])
+                }
+            }
+        }
+    }
+}
+
+extension CPUReduce {
+    /// The offsets of the rows along `axis`: one per position of the other axes, in row-major order.
+    static func outerOffsets(removing axis: Int, from layout: Layout) -> [Int] {
+        var shape = layout.shape, strides = layout.strides
+        shape.remove(at: axis)
+        strides.remove(at: axis)
+        return outerOffsets(Layout(shape: shape, strides: strides, offset: layout.offset))
+    }
+}
+
+/// Softmax and log-softmax along an axis, forward and backward.
+enum CPUSoftmax {
+    static func softmax(_ x: BufferView, axis: Int, log: Bool, out: BufferView) {
+        switch ComputeDomain(x.dtype) {
+        case .double: softmax(Double.self, x, axis, log, out)
+        default: softmax(Float.self, x, axis, log, out)
+        }
+    }
+
+    private static func softmax<F: CPUFloat>(_ type: F.Type, _ x: BufferView, _ axis: Int, _ log: Bool, _ out: BufferView) {
+        RowEngine.forEachRow(F.self, axis: axis, inputs: [x], outputs: [out]) { input, output, n in
+            let a = input[0], o = output[0]
+            var m = -F.infinity
+            for i in 0..<n where !(a[i] <= m) { m = a[i] }   // NaN propagates into m
+            if m == -F.infinity { m = 0 }                       // a row of -inf stays -inf / NaN, not NaN from inf-inf
+            var total = F.zero
+            for i in 0..<n {
+                o[i] = F.exp(a[i] - m)
+                total += o[i]
+            }
+            if log {
+                let shift = m + F.log(total)
+                for i in 0..<n { o[i] = a[i] - shift }
+            } else {
+                let scale = 1 / total
+                for i in 0..<n { o[i] *= scale }
+            }
+        }
+    }
+
+    static func backward(output y: BufferView, gradient: BufferView, axis: Int, log: Bool, out: BufferView) {
+        switch ComputeDomain(y.dtype) {
+        case .double: backward(Double.self, y, gradient, axis, log, out)
+        default: backward(Float.self, y, gradient, axis, log, out)
+        }
+    }
+
+    private static func backward<F: CPUFloat>(_ type: F.Type, _ y: BufferView, _ gradient: BufferView, _ axis: Int,
+                                              _ log: Bool, _ out: BufferView) {
+        RowEngine.forEachRow(F.self, axis: axis, inputs: [y, gradient], outputs: [out]) { input, output, n in
+            let y = input[0], g = input[1], o = output[0]
+            if log {
+                // d x = g - softmax · Σg, with softmax = exp(y).
+                var total = F.zero
+                for i in 0..<n { total += g[i] }
+                for i in 0..<n { o[i] = g[i] - F.exp(y[i]) * total }
+            } else {
+                // d x = y · (g - Σ y·g).
+                var dot = F.zero
+                for i in 0..<n { dot += y[i] * g[i] }
+                for i in 0..<n { o[i] = y[i] * (g[i] - dot) }
+            }
+        }
+    }
+}
