@@ -14,7 +14,7 @@ enum Parallel {
     /// Runs `body` over `0..<count` split into chunks of at least `grain` indices, at most a few per thread.
     static func forEach(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let chunks = Swift.min((count + grain - 1) / Swift.max(grain, 1), threadCount * 4)
+        let chunks = Swift.min((count - 1) / Swift.max(grain, 1) + 1, threadCount * 4)
         if chunks <= 1 || threadCount == 1 {
             body(0..<count)
             return

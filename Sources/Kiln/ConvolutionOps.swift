@@ -1,0 +1,80 @@
+extension Tensor {
+    /// The window geometry of this `[batch, channels, height, width]` tensor.
+    func window(_ op: String, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)) -> Window2d {
+        precondition(rank == 4, "\(op): input must be [batch, channels, height, width], got \(shape)")
+        return Window2d(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3], kernel: kernel,
+                        stride: stride, padding: padding, dilation: dilation)
+    }
+
+    /// The image patches as columns (`[batch, channels·kh·kw, outH·outW]`), as `torch.nn.functional.unfold`.
+    public func im2col(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                       dilation: (Int, Int) = (1, 1)) -> Tensor {
+        let g = window("im2col", kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+        OpCheck.floatingPoint("im2col", self)
+        OpCheck.supported(.im2col, dtype, on: device)
+        let out = Tensor.uninitialized(g.columnsShape, dtype: dtype, device: device)
+        device.backend.im2col(view, geometry: g, out: out.view)
+        return out.recorded("im2col", [self]) { grad in
+            let dx = Tensor.uninitialized(g.inputShape, dtype: grad.dtype, device: grad.device)
+            grad.device.backend.col2im(grad.view, geometry: g, out: dx.view)
+            return [dx]
+        }
+    }
+
+    /// Pooling through the device's fused kernels, recorded with its backward.
+    func pool(_ kind: PoolKind, kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)) -> Tensor {
+        let op = kind == .max ? "maxPool2d" : "avgPool2d"
+        let g = window(op, kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: (1, 1))
+        precondition(2 * padding.0 <= kernel.0 && 2 * padding.1 <= kernel.1,
+                     "\(op): padding \(padding) must be at most half the kernel \(kernel)")
+        OpCheck.floatingPoint(op, self)
+        OpCheck.supported(.pool2d(kind), dtype, on: device)
+        let out = Tensor.uninitialized(g.outputShape, dtype: dtype, device: device)
+        let indices = kind == .max ? Tensor.uninitialized(g.outputShape, dtype: .int64, device: device) : nil
+        device.backend.pool2d(kind, view, geometry: g, out: out.view, indices: indices?.view)
+        return out.recorded(op, [self]) { grad in
+            let dx = Tensor.uninitialized(g.inputShape, dtype: grad.dtype, device: grad.device)
+            grad.device.backend.pool2dBackward(kind, gradient: grad.view, indices: indices?.view, geometry: g, out: dx.view)
+            return [dx]
+        }
+    }
+}
+
+/// 2-D convolution (cross-correlation, as PyTorch) of `[batch, inChannels, height, width]` input with
+/// `[outChannels, inChannels/groups, kh, kw]` weights, through im2col and a batched matrix product.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+    precondition(weight.rank == 4, "conv2d: weight must be [out, in/groups, kh, kw], got \(weight.shape)")
+    precondition(x.rank == 4, "conv2d: input must be [batch, channels, height, width], got \(x.shape)")
+    let (outChannels, groupChannels) = (weight.shape[0], weight.shape[1])
+    precondition(groups > 0 && x.shape[1] == groupChannels * groups && outChannels % groups == 0,
+                 "conv2d: input \(x.shape) with \(groups) groups does not match weight \(weight.shape)")
+    let kernel = (weight.shape[2], weight.shape[3])
+    let g = x.window("conv2d", kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+    let columns = x.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+    let taps = groupChannels * kernel.0 * kernel.1
+    let positions = g.outputHeight * g.outputWidth
+    var out: Tensor
+    if groups == 1 {
+        out = weight.reshaped([outChannels, taps]).matmul(columns)
+    } else {
+        let w = weight.reshaped([groups, outChannels / groups, taps])
+        out = w.matmul(columns.reshaped([g.batch, groups, taps, positions]))
+    }
+    out = out.reshaped([g.batch, outChannels, g.outputHeight, g.outputWidth])
+    if let bias {
+        precondition(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
+        out = out + bias.reshaped([1, outChannels, 1, 1])
+    }
+    return out
+}
+
+/// 2-D max pooling of `[batch, channels, height, width]` input; `stride` defaults to the kernel.
+public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+    x.pool(.max, kernel: kernel, stride: stride, padding: padding)
+}
+
+/// 2-D average pooling (padding counts as zeros); `stride` defaults to the kernel.
+public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Tensor {
+    x.pool(.average, kernel: kernel, stride: stride, padding: padding)
+}

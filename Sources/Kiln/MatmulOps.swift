@@ -1,0 +1,54 @@
+extension Tensor {
+    /// The matrix product with NumPy semantics: 1-D operands are promoted to a row (left) or column (right)
+    /// vector and the extra axis dropped again; leading batch axes broadcast.
+    public func matmul(_ other: Tensor) -> Tensor {
+        OpCheck.sameDevice("matmul", [self, other])
+        precondition(rank >= 1 && other.rank >= 1, "matmul: scalars have no matrix product (shapes \(shape) and \(other.shape))")
+        if rank == 1 { return unsqueezed(axis: 0).matmul(other).squeezed(axis: -2) }
+        if other.rank == 1 { return matmul(other.unsqueezed(axis: 1)).squeezed(axis: -1) }
+        let (m, k) = (shape[rank - 2], shape[rank - 1])
+        let (k2, n) = (other.shape[other.rank - 2], other.shape[other.rank - 1])
+        precondition(k == k2, "matmul: shapes \(shape) and \(other.shape) are incompatible (inner dimensions \(k) and \(k2))")
+        guard let batch = Shape.broadcast(Array(shape.dropLast(2)), Array(other.shape.dropLast(2))) else {
+            preconditionFailure("matmul: batch dimensions of \(shape) and \(other.shape) cannot be broadcast")
+        }
+        let dtype = self.dtype.promoted(with: other.dtype)
+        precondition(dtype.isFloatingPoint, "matmul: needs floating-point operands, got \(self.dtype) and \(other.dtype)")
+        let (a, b) = (to(dtype), other.to(dtype))
+        OpCheck.supported(.matmul, dtype, on: device)
+        let out = Tensor.uninitialized(batch + [m, n], dtype: dtype, device: device)
+        Tensor.gemm(a, b, batch: batch, m: m, n: n, k: k, out: out)
+        return out.recorded("matmul", [a, b]) { g in
+            // dA = g·Bᵀ, dB = Aᵀ·g; a 2-D right operand takes the whole batch as rows of one product.
+            let ga = g.matmul(b.T)
+            let gb = b.rank == 2 && a.rank > 2
+                ? a.reshaped([-1, k]).T.matmul(g.reshaped([-1, n]))
+                : a.T.matmul(g)
+            return [ga, gb]
+        }
+    }
+
+    /// Runs the backend's rank-3 product for broadcast batch dimensions, folding a batch that only the left
+    /// operand has into its rows when the layout allows (one large GEMM instead of many small ones).
+    private static func gemm(_ a: Tensor, _ b: Tensor, batch: [Int], m: Int, n: Int, k: Int, out: Tensor) {
+        let count = batch.reduce(1, *)
+        let backend = a.device.backend
+        if b.rank == 2, let rows = a.layout.reshaped([a.count / Swift.max(k, 1), k]) {
+            let left = a.view.with(layout: Layout(shape: [1] + rows.shape, strides: [0] + rows.strides, offset: rows.offset))
+            let right = b.view.with(layout: Layout(shape: [1, k, n], strides: [0] + b.strides, offset: b.layout.offset))
+            backend.matmul(left, right, out: out.view.with(layout: Layout(contiguous: [1, count * m, n])), alpha: 1, beta: 0)
+            return
+        }
+        func folded(_ t: Tensor, _ rows: Int, _ columns: Int) -> BufferView {
+            let full = t.layout.broadcast(to: batch + [rows, columns])!
+            if let layout = full.reshaped([count, rows, columns]) { return t.view.with(layout: layout) }
+            let copy = noGrad { t.expanded(to: batch + [rows, columns]).contiguous() }
+            return copy.view.with(layout: Layout(contiguous: [count, rows, columns]))
+        }
+        backend.matmul(folded(a, m, k), folded(b, k, n), out: out.view.with(layout: Layout(contiguous: [count, m, n])),
+                       alpha: 1, beta: 0)
+    }
+}
+
+/// The matrix product of `a` and `b` (see `Tensor.matmul(_:)`).
+public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { a.matmul(b) }

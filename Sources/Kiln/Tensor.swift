@@ -1,0 +1,103 @@
+/// An n-dimensional array on a device, with a runtime dtype, that records the ops applied to it when it takes
+/// part in gradient computation.
+///
+/// Tensors are references, as in PyTorch: views share the buffer of the tensor they come from, and `grad`
+/// accumulates on the tensor object itself. A tensor's values never change behind its back except through the
+/// explicitly in-place methods (`assign(_:)`, the fused optimizer updates).
+public final class Tensor: @unchecked Sendable {
+    /// The device the tensor's memory is on.
+    public let device: Device
+    /// The memory (shared by views).
+    let buffer: any DeviceBuffer
+    /// Where the elements sit in the buffer.
+    public let layout: Layout
+    /// The element type.
+    public let dtype: DType
+    /// Whether gradients flow into this tensor: set on leaves you want `grad` for; outputs of ops on such
+    /// tensors get it automatically while gradient recording is on.
+    public var requiresGrad: Bool {
+        didSet {
+            precondition(!requiresGrad || dtype.isFloatingPoint, "requiresGrad: only floating-point tensors take gradients, this one is \(dtype)")
+        }
+    }
+    /// The gradient accumulated by `backward()` (leaves only).
+    public var grad: Tensor?
+    /// The op that produced this tensor, when it was recorded for autograd.
+    var gradNode: GradNode?
+
+    init(buffer: any DeviceBuffer, layout: Layout, dtype: DType, device: Device) {
+        self.buffer = buffer
+        self.layout = layout
+        self.dtype = dtype
+        self.device = device
+        self.requiresGrad = false
+    }
+
+    /// A tensor with uninitialised contents (every op writes its whole output).
+    static func uninitialized(_ shape: [Int], dtype: DType, device: Device) -> Tensor {
+        let count = shape.reduce(1, *)
+        do {
+            let buffer = try device.backend.allocate(byteCount: count * dtype.byteSize)
+            return Tensor(buffer: buffer, layout: Layout(contiguous: shape), dtype: dtype, device: device)
+        } catch {
+            fatalError("allocating \(shape) \(dtype) on \(device): \(error)")
+        }
+    }
+
+    /// Another tensor object over the same memory with a new layout (no autograd history).
+    func aliasing(_ layout: Layout) -> Tensor {
+        Tensor(buffer: buffer, layout: layout, dtype: dtype, device: device)
+    }
+
+    /// The backend operand for this tensor.
+    var view: BufferView { BufferView(buffer: buffer, layout: layout, dtype: dtype) }
+
+    /// The operand for this tensor broadcast to `shape`.
+    func view(broadcastTo shape: [Int], op: String) -> BufferView {
+        guard let broadcast = layout.broadcast(to: shape) else {
+            preconditionFailure("\(op): shape \(self.shape) cannot be broadcast to \(shape)")
+        }
+        return BufferView(buffer: buffer, layout: broadcast, dtype: dtype)
+    }
+
+    /// The extent of each axis.
+    public var shape: [Int] { layout.shape }
+    /// The number of axes.
+    public var rank: Int { layout.rank }
+    /// The number of elements.
+    public var count: Int { layout.count }
+    /// The element steps of each axis in the buffer.
+    public var strides: [Int] { layout.strides }
+    /// Whether the elements are stored in row-major order without gaps.
+    public var isContiguous: Bool { layout.isContiguous }
+    /// Whether the tensor was created by the user rather than recorded as the output of an op.
+    public var isLeaf: Bool { gradNode == nil }
+}
+
+/// Checks shared by the op front-end.
+enum OpCheck {
+    /// Stops unless every tensor is on the same device, naming the op and the devices.
+    static func sameDevice(_ op: String, _ tensors: [Tensor]) {
+        guard let first = tensors.first else { return }
+        for t in tensors where t.device != first.device {
+            preconditionFailure("\(op): tensors are on different devices (\(first.device) and \(t.device)); move one with to(_:)")
+        }
+    }
+
+    /// Stops unless the tensor's dtype is floating point.
+    static func floatingPoint(_ op: String, _ t: Tensor) {
+        precondition(t.dtype.isFloatingPoint, "\(op): needs a floating-point tensor, got \(t.dtype) \(t.shape)")
+    }
+
+    /// Stops unless `device` implements `op` for `dtype`, naming both.
+    static func supported(_ op: Op, _ dtype: DType, on device: Device) {
+        precondition(device.backend.supports(op, dtype: dtype), "\(op): not supported for \(dtype) on \(device)")
+    }
+
+    /// The non-negative, distinct, sorted form of `axes` for a tensor of `rank` axes.
+    static func axes(_ axes: [Int], rank: Int, op: String) -> [Int] {
+        let normalized = axes.map { Shape.normalize(axis: $0, rank: rank, op: op) }
+        precondition(Set(normalized).count == normalized.count, "\(op): repeated axis in \(axes)")
+        return normalized.sorted()
+    }
+}
