@@ -136,7 +136,7 @@ public enum PoolKind: String, Sendable, CaseIterable {
 
 /// The distributions a random fill draws from. See `Philox4x32` for how values derive from the stream.
 public enum RandomDistribution: Hashable, Sendable {
-    /// Uniform on `[low, high)`.
+    /// Uniform between `low` and `high` (open at both ends before rounding to the output dtype).
     case uniform(low: Double, high: Double)
     /// Normal with the given mean and standard deviation (Box–Muller).
     case normal(mean: Double, std: Double)

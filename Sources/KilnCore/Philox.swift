@@ -6,7 +6,7 @@ import Foundation
 ///
 /// - Element `i` of a fill at `RandomStream(seed, offset)` takes word `i % 4` of block
 ///   `b = offset + i / 4`, where a block is `philox(counter: [lo32(b), hi32(b), 0, 0], key: [lo32(seed), hi32(seed)])`.
-/// - Uniform: `u = ((w >> 8) + 0.5) · 2⁻²⁴`, exactly representable in `float32`, in (0, 1);
+/// - Uniform: `u = ((w >> 9) + 0.5) · 2⁻²³`, exactly representable in `float32`, in [2⁻²⁴, 1 - 2⁻²⁴];
 ///   `uniform(low, high) = low + (high - low) · u`, computed in `float64` and rounded to the output dtype.
 /// - Normal: block words `(w0, w1, w2, w3)` give uniforms `(u0, u1, u2, u3)` and Box–Muller pairs
 ///   `r·cos θ, r·sin θ` with `r = √(-2 ln u0)`, `θ = 2π u1` (then `u2`, `u3`), in `float64`, then
@@ -42,7 +42,7 @@ public enum Philox4x32 {
     /// The uniform in (0, 1) that a 32-bit word stands for.
     @inlinable
     public static func uniform(_ word: UInt32) -> Float {
-        (Float(word >> 8) + 0.5) * 0x1p-24
+        (Float(word >> 9) + 0.5) * 0x1p-23
     }
 
     /// The four standard normals a block stands for.
