@@ -4,6 +4,10 @@ extension Tensor {
     public func matmul(_ other: Tensor) -> Tensor {
         OpCheck.sameDevice("matmul", [self, other])
         precondition(rank >= 1 && other.rank >= 1, "matmul: scalars have no matrix product (shapes \(shape) and \(other.shape))")
+        if rank == 1 && other.rank == 1 {
+            precondition(count == other.count, "matmul: vectors of lengths \(count) and \(other.count)")
+            return unsqueezed(axis: 0).matmul(other.unsqueezed(axis: 1)).reshaped([])
+        }
         if rank == 1 { return unsqueezed(axis: 0).matmul(other).squeezed(axis: -2) }
         if other.rank == 1 { return matmul(other.unsqueezed(axis: 1)).squeezed(axis: -1) }
         let (m, k) = (shape[rank - 2], shape[rank - 1])
@@ -33,7 +37,7 @@ extension Tensor {
     private static func gemm(_ a: Tensor, _ b: Tensor, batch: [Int], m: Int, n: Int, k: Int, out: Tensor) {
         let count = batch.reduce(1, *)
         let backend = a.device.backend
-        if b.rank == 2, let rows = a.layout.reshaped([a.count / Swift.max(k, 1), k]) {
+        if b.rank == 2, let rows = a.layout.reshaped([count * m, k]) {
             let left = a.view.with(layout: Layout(shape: [1] + rows.shape, strides: [0] + rows.strides, offset: rows.offset))
             let right = b.view.with(layout: Layout(shape: [1, k, n], strides: [0] + b.strides, offset: b.layout.offset))
             backend.matmul(left, right, out: out.view.with(layout: Layout(contiguous: [1, count * m, n])), alpha: 1, beta: 0)

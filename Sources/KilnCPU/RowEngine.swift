@@ -64,8 +64,8 @@ enum CPUSoftmax {
                 total += o[i]
             }
             if log {
-                let shift = m + F.log(total)
-                for i in 0..<n { o[i] = a[i] - shift }
+                let logTotal = F.log(total)
+                for i in 0..<n { o[i] = (a[i] - m) - logTotal }
             } else {
                 let scale = 1 / total
                 for i in 0..<n { o[i] *= scale }

@@ -1,0 +1,100 @@
+import Testing
+import Kiln
+
+/// Direct convolution in Float64: out[n][o][y][x] = b[o] + Σ w[o][c][i][j] · in[n][g·C/G + c][y·s - p + i·d][x·s - p + j·d].
+func referenceConv(_ x: Ref, _ w: Ref, _ b: Ref?, stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int),
+                   groups: Int) -> Ref {
+    let (n, h, wd) = (x.shape[0], x.shape[2], x.shape[3])
+    let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+    let oh = (h + 2 * padding.0 - dilation.0 * (kh - 1) - 1) / stride.0 + 1
+    let ow = (wd + 2 * padding.1 - dilation.1 * (kw - 1) - 1) / stride.1 + 1
+    var out = [Double](repeating: 0, count: n * o * oh * ow)
+    for ni in 0..<n {
+        for oi in 0..<o {
+            let group = oi / (o / groups)
+            for y in 0..<oh {
+                for xx in 0..<ow {
+                    var s = b?.values[oi] ?? 0
+                    for ci in 0..<cg {
+                        for i in 0..<kh {
+                            for j in 0..<kw {
+                                let yy = y * stride.0 - padding.0 + i * dilation.0
+                                let xxx = xx * stride.1 - padding.1 + j * dilation.1
+                                guard yy >= 0, yy < h, xxx >= 0, xxx < wd else { continue }
+                                s += w[[oi, ci, i, j]] * x[[ni, group * cg + ci, yy, xxx]]
+                            }
+                        }
+                    }
+                    out[((ni * o + oi) * oh + y) * ow + xx] = s
+                }
+            }
+        }
+    }
+    return Ref([n, o, oh, ow], out)
+}
+
+/// Pooling in Float64 with padding ignored by max and counted as zeros by the average.
+func referencePool(_ x: Ref, max: Bool, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) -> Ref {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let oh = (h + 2 * padding.0 - kernel.0) / stride.0 + 1, ow = (w + 2 * padding.1 - kernel.1) / stride.1 + 1
+    var out: [Double] = []
+    for ni in 0..<n { for ci in 0..<c { for y in 0..<oh { for xx in 0..<ow {
+        var values: [Double] = []
+        for i in 0..<kernel.0 { for j in 0..<kernel.1 {
+            let yy = y * stride.0 - padding.0 + i, xxx = xx * stride.1 - padding.1 + j
+            if yy >= 0 && yy < h && xxx >= 0 && xxx < w { values.append(x[[ni, ci, yy, xxx]]) }
+        } }
+        out.append(max ? values.max()! : values.reduce(0, +) / Double(kernel.0 * kernel.1))
+    } } } }
+    return Ref([n, c, oh, ow], out)
+}
+
+struct ConvCase: CustomStringConvertible, Sendable {
+    var input: [Int], weight: [Int], stride = (1, 1), padding = (0, 0), dilation = (1, 1), groups = 1, bias = true
+    var description: String { "in \(input) w \(weight) s \(stride) p \(padding) d \(dilation) g \(groups)" }
+}
+
+@Suite struct ConvolutionTests {
+    static let cases: [ConvCase] = [
+        ConvCase(input: [1, 1, 5, 5], weight: [1, 1, 3, 3]),
+        ConvCase(input: [2, 3, 7, 6], weight: [4, 3, 3, 2], padding: (1, 1)),
+        ConvCase(input: [2, 3, 9, 9], weight: [5, 3, 3, 3], stride: (2, 2), padding: (1, 0), bias: false),
+        ConvCase(input: [1, 2, 11, 10], weight: [3, 2, 3, 3], dilation: (2, 3), groups: 1),
+        ConvCase(input: [2, 4, 6, 6], weight: [6, 2, 3, 3], padding: (1, 1), groups: 2),
+        ConvCase(input: [3, 6, 5, 5], weight: [6, 1, 3, 3], stride: (1, 2), padding: (1, 1), groups: 6),
+        ConvCase(input: [2, 1, 28, 28], weight: [8, 1, 5, 5], padding: (2, 2)),
+    ]
+
+    @Test(arguments: cases)
+    func conv2dMatchesDirectConvolution(_ c: ConvCase) {
+        let x = Ref.random(c.input, seed: 81), w = Ref.random(c.weight, seed: 82), b = Ref.random([c.weight[0]], seed: 83)
+        let expected = referenceConv(x, w, c.bias ? b : nil, stride: c.stride, padding: c.padding, dilation: c.dilation,
+                                     groups: c.groups)
+        let result = conv2d(Storage.transposed.tensor(x), weight: Storage.strided.tensor(w),
+                            bias: c.bias ? Tensor(b.values).to(.float32) : nil, stride: c.stride, padding: c.padding,
+                            dilation: c.dilation, groups: c.groups)
+        #expect(mismatch(result, expected, rtol: 1e-5, atol: 1e-5) == nil, "\(c)")
+        let result64 = conv2d(Tensor(x.values, shape: x.shape), weight: Tensor(w.values, shape: w.shape),
+                              bias: c.bias ? Tensor(b.values) : nil, stride: c.stride, padding: c.padding,
+                              dilation: c.dilation, groups: c.groups)
+        #expect(mismatch(result64, expected, rtol: 1e-12, atol: 1e-12) == nil, "float64 \(c)")
+    }
+
+    @Test(arguments: [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)), ((3, 2), (1, 2), (1, 0)), ((1, 1), (1, 1), (0, 0))])
+    func pooling(_ kernel: (Int, Int), _ stride: (Int, Int), _ padding: (Int, Int)) {
+        let x = rounded(Ref.random([2, 3, 7, 8], seed: 84), to: .float32)
+        let t = Storage.transposed.tensor(x)
+        #expect(mismatch(maxPool2d(t, kernel: kernel, stride: stride, padding: padding),
+                         referencePool(x, max: true, kernel: kernel, stride: stride, padding: padding), rtol: 0, atol: 0) == nil)
+        #expect(mismatch(avgPool2d(t, kernel: kernel, stride: stride, padding: padding),
+                         referencePool(x, max: false, kernel: kernel, stride: stride, padding: padding), rtol: 1e-6, atol: 1e-6) == nil)
+    }
+
+    @Test func maxPoolGradientGoesToTheMaximum() {
+        let x = Tensor([1, 5, 2, 0, 3, 4, 9, 8, 7, 6, 1, 2, 0, 0, 3, 3] as [Float], shape: [1, 1, 4, 4]).requiringGrad()
+        let y = maxPool2d(x, kernel: (2, 2))
+        #expect(y.toArray(Float.self) == [5, 9, 7, 3])
+        y.sum().backward()
+        #expect(x.grad!.toArray(Float.self) == [0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0])
+    }
+}

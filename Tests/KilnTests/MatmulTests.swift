@@ -1,0 +1,72 @@
+import Testing
+import Kiln
+
+@Suite struct MatmulTests {
+    /// (m, k, n): unit, odd and prime sizes, exact micro-tiles, sizes crossing the cache blocks, and empty ones.
+    static let sizes: [(Int, Int, Int)] = [
+        (1, 1, 1), (2, 3, 4), (7, 13, 5), (6, 16, 16), (12, 32, 48), (97, 257, 33), (130, 300, 70), (0, 3, 4),
+        (3, 0, 4), (5, 3, 0), (1, 517, 1), (200, 7, 600),
+    ]
+
+    @Test(arguments: 0..<sizes.count)
+    func matrixProductsOverLayouts(_ c: Int) {
+        let (m, k, n) = Self.sizes[c]
+        let a = Ref.random([m, k], seed: 61), b = Ref.random([k, n], seed: 62)
+        let expected = Ref.matmul(a, b)
+        for (sa, sb) in [(Storage.contiguous, Storage.contiguous), (.transposed, .strided), (.strided, .transposed),
+                         (.transposed, .transposed)] {
+            let result = sa.tensor(a).matmul(sb.tensor(b))
+            #expect(mismatch(result, expected, rtol: 1e-5, atol: 1e-4) == nil, "\(m)x\(k)x\(n) \(sa)/\(sb)")
+        }
+    }
+
+    @Test(arguments: [([Int], [Int])]([([2, 3, 4, 5], [5, 6]), ([4, 5], [2, 5, 3]), ([2, 1, 4, 5], [3, 5, 2]),
+                                       ([3, 7, 9], [3, 9, 2]), ([5], [5, 3]), ([4, 5], [5]), ([6], [6])]))
+    func batchedAndVectorProducts(_ sa: [Int], _ sb: [Int]) {
+        let a = Ref.random(sa, seed: 63), b = Ref.random(sb, seed: 64)
+        // Promote vectors as NumPy does, then drop the added axes.
+        let a2 = sa.count == 1 ? a.reshaped([1, sa[0]]) : a
+        let b2 = sb.count == 1 ? b.reshaped([sb[0], 1]) : b
+        var expected = Ref.matmul(a2, b2)
+        var shape = expected.shape
+        if sb.count == 1 { shape.removeLast() }
+        if sa.count == 1 { shape.remove(at: shape.count - (sb.count == 1 ? 1 : 2)) }
+        expected = expected.reshaped(shape)
+        let result = Storage.transposed.tensor(a).matmul(Storage.contiguous.tensor(b))
+        #expect(mismatch(result, expected, rtol: 1e-5, atol: 1e-5) == nil, "\(sa) @ \(sb)")
+    }
+
+    @Test(arguments: [DType.float64, .float16, .bfloat16])
+    func otherFloatTypes(_ dtype: DType) {
+        let a = rounded(Ref.random([19, 45], seed: 65), to: dtype), b = rounded(Ref.random([45, 23], seed: 66), to: dtype)
+        let result = Storage.transposed.tensor(a, dtype: dtype).matmul(Tensor(b.values, shape: b.shape).to(dtype))
+        #expect(result.dtype == dtype)
+        let (rtol, atol) = dtype == .float64 ? (1e-12, 1e-12) : (tolerance(dtype).rtol, tolerance(dtype).rtol * 10)
+        #expect(mismatch(result, Ref.matmul(a, b), rtol: rtol, atol: atol) == nil)
+    }
+
+    /// The protocol's `out = alpha·a·b + beta·out` with a broadcast (stride 0) batch operand.
+    @Test(arguments: [(1.0, 0.0), (2.5, 0.0), (1.0, 1.0), (-0.5, 2.0)])
+    func alphaBetaAtTheBackend(_ alpha: Double, _ beta: Double) throws {
+        let backend = Device.cpu.backend
+        func view(_ values: [Float], _ layout: Layout) throws -> BufferView {
+            let buffer = try backend.allocate(byteCount: values.count * 4)
+            try values.withUnsafeBytes { try backend.copy(fromHost: $0, to: buffer, byteOffset: 0) }
+            return BufferView(buffer: buffer, layout: layout, dtype: .float32)
+        }
+        let (batch, m, k, n) = (3, 4, 5, 6)
+        let a = Ref.random([batch, m, k], seed: 67), b = Ref.random([k, n], seed: 68), c = Ref.random([batch, m, n], seed: 69)
+        let av = try view(a.values.map(Float.init), Layout(contiguous: [batch, m, k]))
+        let bv = try view(b.values.map(Float.init), Layout(shape: [batch, k, n], strides: [0, n, 1]))
+        let out = try view(beta == 0 ? [Float](repeating: .nan, count: c.count) : c.values.map(Float.init),
+                           Layout(contiguous: [batch, m, n]))
+        backend.matmul(av, bv, out: out, alpha: alpha, beta: beta)
+        var result = [Float](repeating: 0, count: c.count)
+        try result.withUnsafeMutableBytes { try backend.copy(toHost: $0, from: out.buffer, byteOffset: 0) }
+        let product = Ref.matmul(a, b)
+        for i in 0..<c.count {
+            let expected = alpha * product.values[i] + (beta == 0 ? 0 : beta * Double(Float(c.values[i])))
+            #expect(Swift.abs(Double(result[i]) - expected) < 1e-4, "element \(i)")
+        }
+    }
+}
