@@ -45,7 +45,7 @@ extension Tensor {
     /// Sets `requiresGrad` on a leaf and returns it, for chaining at creation.
     @discardableResult
     public func requiringGrad(_ flag: Bool = true) -> Tensor {
-        precondition(isLeaf, "requiringGrad: only leaves can be marked; this tensor was produced by \(gradNode!.op)")
+        require(isLeaf, "requiringGrad: only leaves can be marked; this tensor was produced by \(gradNode!.op)")
         requiresGrad = flag
         return self
     }
@@ -61,13 +61,13 @@ extension Tensor {
     ///   - retainGraph: keep the recorded ops so `backward` can run through them again; by default each op's
     ///     saved tensors are released as soon as its gradient is computed.
     public func backward(_ gradient: Tensor? = nil, retainGraph: Bool = false) {
-        precondition(requiresGrad, "backward: the tensor does not require a gradient (no input had requiresGrad set, or it was computed under noGrad)")
+        require(requiresGrad, "backward: the tensor does not require a gradient (no input had requiresGrad set, or it was computed under noGrad)")
         let seed: Tensor
         if let gradient {
-            precondition(gradient.shape == shape, "backward: gradient shape \(gradient.shape) differs from tensor shape \(shape)")
+            require(gradient.shape == shape, "backward: gradient shape \(gradient.shape) differs from tensor shape \(shape)")
             seed = gradient
         } else {
-            precondition(count == 1, "backward: a tensor of shape \(shape) needs an explicit gradient; only one-element tensors default to 1")
+            require(count == 1, "backward: a tensor of shape \(shape) needs an explicit gradient; only one-element tensors default to 1")
             seed = Tensor.ones(shape, dtype: dtype, device: device)
         }
         noGrad {
@@ -80,10 +80,10 @@ extension Tensor {
             for node in order {
                 guard let outputGradient = pending.removeValue(forKey: ObjectIdentifier(node)) else { continue }
                 guard let backward = node.backward else {
-                    preconditionFailure("backward: the graph through \(node.op) was already freed; pass retainGraph: true to the first backward")
+                    fatalError("backward: the graph through \(node.op) was already freed; pass retainGraph: true to the first backward")
                 }
                 let inputGradients = backward(outputGradient)
-                precondition(inputGradients.count == node.inputs.count, "backward: \(node.op) returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
+                require(inputGradients.count == node.inputs.count, "backward: \(node.op) returned \(inputGradients.count) gradients for \(node.inputs.count) inputs")
                 for (input, g) in zip(node.inputs, inputGradients) {
                     guard let input, let g else { continue }
                     let reduced = g.shape == input.shape ? g : g.sumToShape(input.shape)

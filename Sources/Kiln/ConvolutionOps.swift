@@ -1,7 +1,7 @@
 extension Tensor {
     /// The window geometry of this `[batch, channels, height, width]` tensor.
     func window(_ op: String, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)) -> Window2d {
-        precondition(rank == 4, "\(op): input must be [batch, channels, height, width], got \(shape)")
+        require(rank == 4, "\(op): input must be [batch, channels, height, width], got \(shape)")
         return Window2d(batch: shape[0], channels: shape[1], height: shape[2], width: shape[3], kernel: kernel,
                         stride: stride, padding: padding, dilation: dilation)
     }
@@ -25,7 +25,7 @@ extension Tensor {
     func pool(_ kind: PoolKind, kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)) -> Tensor {
         let op = kind == .max ? "maxPool2d" : "avgPool2d"
         let g = window(op, kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: (1, 1))
-        precondition(2 * padding.0 <= kernel.0 && 2 * padding.1 <= kernel.1,
+        require(2 * padding.0 <= kernel.0 && 2 * padding.1 <= kernel.1,
                      "\(op): padding \(padding) must be at most half the kernel \(kernel)")
         OpCheck.floatingPoint(op, self)
         OpCheck.supported(.pool2d(kind), dtype, on: device)
@@ -44,10 +44,10 @@ extension Tensor {
 /// `[outChannels, inChannels/groups, kh, kw]` weights, through im2col and a batched matrix product.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
-    precondition(weight.rank == 4, "conv2d: weight must be [out, in/groups, kh, kw], got \(weight.shape)")
-    precondition(x.rank == 4, "conv2d: input must be [batch, channels, height, width], got \(x.shape)")
+    require(weight.rank == 4, "conv2d: weight must be [out, in/groups, kh, kw], got \(weight.shape)")
+    require(x.rank == 4, "conv2d: input must be [batch, channels, height, width], got \(x.shape)")
     let (outChannels, groupChannels) = (weight.shape[0], weight.shape[1])
-    precondition(groups > 0 && x.shape[1] == groupChannels * groups && outChannels % groups == 0,
+    require(groups > 0 && x.shape[1] == groupChannels * groups && outChannels % groups == 0,
                  "conv2d: input \(x.shape) with \(groups) groups does not match weight \(weight.shape)")
     let kernel = (weight.shape[2], weight.shape[3])
     let g = x.window("conv2d", kernel: kernel, stride: stride, padding: padding, dilation: dilation)
@@ -63,7 +63,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
     }
     out = out.reshaped([g.batch, outChannels, g.outputHeight, g.outputWidth])
     if let bias {
-        precondition(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
+        require(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
         out = out + bias.reshaped([1, outChannels, 1, 1])
     }
     return out

@@ -12,7 +12,7 @@ extension Tensor {
     static func operands(_ op: String, _ a: Tensor, _ b: Tensor) -> (shape: [Int], dtype: DType) {
         OpCheck.sameDevice(op, [a, b])
         guard let shape = Shape.broadcast(a.shape, b.shape) else {
-            preconditionFailure("\(op): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
+            fatalError("\(op): shapes \(a.shape) and \(b.shape) cannot be broadcast together")
         }
         return (shape, a.dtype.promoted(with: b.dtype))
     }
@@ -142,7 +142,7 @@ public func which(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
     OpCheck.sameDevice("where", [condition, a, b])
     let (shape, dtype) = Tensor.operands("where", a, b)
     guard let full = Shape.broadcast(shape, condition.shape) else {
-        preconditionFailure("where: condition shape \(condition.shape) cannot be broadcast with \(shape)")
+        fatalError("where: condition shape \(condition.shape) cannot be broadcast with \(shape)")
     }
     let (x, y) = (a.to(dtype), b.to(dtype))
     let c = noGrad { condition.to(.bool) }

@@ -2,10 +2,10 @@
 /// `[features]`), through the device's fused kernels.
 public func layerNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, epsilon: Double = 1e-5) -> Tensor {
     OpCheck.floatingPoint("layerNorm", x)
-    precondition(x.rank >= 1, "layerNorm: needs at least one axis, got a scalar")
+    require(x.rank >= 1, "layerNorm: needs at least one axis, got a scalar")
     let features = x.shape[x.rank - 1]
     for p in [weight, bias].compactMap({ $0 }) {
-        precondition(p.shape == [features], "layerNorm: affine parameters must be [\(features)], got \(p.shape) for input \(x.shape)")
+        require(p.shape == [features], "layerNorm: affine parameters must be [\(features)], got \(p.shape) for input \(x.shape)")
     }
     OpCheck.sameDevice("layerNorm", [x] + [weight, bias].compactMap { $0 })
     OpCheck.supported(.layerNorm, x.dtype, on: x.device)
@@ -26,7 +26,8 @@ public func layerNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, e
         let db = b.map { Tensor.uninitialized($0.shape, dtype: $0.dtype, device: device) }
         device.backend.layerNormBackward(gradient: g.view, x: input.view, mean: mean.view, rstd: rstd.view,
                                          weight: w?.view, gradInput: dx.view, gradWeight: dw?.view, gradBias: db?.view)
-        return [dx] + [dw, db].compactMap { $0 }
+        let gradients: [Tensor] = [dx] + [dw, db].compactMap { $0 }
+        return gradients
     }
     return recorded.reshaped(x.shape)
 }
@@ -51,7 +52,7 @@ public func crossEntropy(logits: Tensor, targets: Tensor, reduction: LossReducti
                          labelSmoothing: Double = 0) -> Tensor {
     OpCheck.floatingPoint("crossEntropy", logits)
     OpCheck.sameDevice("crossEntropy", [logits, targets])
-    precondition(logits.rank >= 1 && Array(logits.shape.dropLast()) == targets.shape && targets.dtype.isIndex,
+    require(logits.rank >= 1 && Array(logits.shape.dropLast()) == targets.shape && targets.dtype.isIndex,
                  "crossEntropy: logits \(logits.shape) need integer targets of shape \(Array(logits.shape.dropLast())), got \(targets.dtype) \(targets.shape)")
     OpCheck.supported(.crossEntropy, logits.dtype, on: logits.device)
     let classes = logits.shape[logits.rank - 1]
@@ -79,7 +80,7 @@ public func crossEntropy(logits: Tensor, targets: Tensor, reduction: LossReducti
 /// Inverted dropout: in training, each element is zeroed with probability `p` and the rest scaled by
 /// `1/(1-p)`, with the mask drawn from the Philox stream of `generator`; otherwise the identity.
 public func dropout(_ x: Tensor, p: Double, training: Bool = true, generator: RandomGenerator = .default) -> Tensor {
-    precondition(p >= 0 && p <= 1, "dropout: probability \(p) is outside [0, 1]")
+    require(p >= 0 && p <= 1, "dropout: probability \(p) is outside [0, 1]")
     guard training && p > 0 else { return x }
     OpCheck.floatingPoint("dropout", x)
     OpCheck.supported(.dropout, x.dtype, on: x.device)

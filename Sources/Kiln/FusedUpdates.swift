@@ -24,7 +24,7 @@ public enum FusedUpdate {
         OpCheck.sameDevice(op, [parameter] + others)
         OpCheck.floatingPoint(op, parameter)
         for t in others where t.shape != parameter.shape {
-            preconditionFailure("\(op): state or gradient of shape \(t.shape) for a parameter of shape \(parameter.shape)")
+            fatalError("\(op): state or gradient of shape \(t.shape) for a parameter of shape \(parameter.shape)")
         }
     }
 }

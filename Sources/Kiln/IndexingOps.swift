@@ -3,7 +3,7 @@ extension Tensor {
     /// `indices` (repeats allowed). The gradient adds back into the selected slices.
     public func indexSelect(axis: Int, indices: Tensor) -> Tensor {
         let a = Shape.normalize(axis: axis, rank: rank, op: "indexSelect")
-        precondition(indices.rank == 1 && indices.dtype.isIndex, "indexSelect: indices must be 1-D int32 or int64, got \(indices.dtype) \(indices.shape)")
+        require(indices.rank == 1 && indices.dtype.isIndex, "indexSelect: indices must be 1-D int32 or int64, got \(indices.dtype) \(indices.shape)")
         OpCheck.sameDevice("indexSelect", [self, indices])
         OpCheck.supported(.indexSelect, dtype, on: device)
         var shape = self.shape
@@ -22,7 +22,7 @@ extension Tensor {
     /// `out[i][j] = self[i][indices[i][j]]` for `axis` 1. The gradient scatters back with addition.
     public func gather(axis: Int, indices: Tensor) -> Tensor {
         let a = Shape.normalize(axis: axis, rank: rank, op: "gather")
-        precondition(indices.dtype.isIndex, "gather: indices must be int32 or int64, got \(indices.dtype)")
+        require(indices.dtype.isIndex, "gather: indices must be int32 or int64, got \(indices.dtype)")
         OpCheck.sameDevice("gather", [self, indices])
         OpCheck.supported(.gather, dtype, on: device)
         let out = Tensor.uninitialized(indices.shape, dtype: dtype, device: device)
@@ -39,7 +39,7 @@ extension Tensor {
     /// place. Gradients flow to `self` unchanged and to `source` by gathering.
     public func scatterAdd(axis: Int, indices: Tensor, source: Tensor) -> Tensor {
         let a = Shape.normalize(axis: axis, rank: rank, op: "scatterAdd")
-        precondition(indices.shape == source.shape, "scatterAdd: indices \(indices.shape) and source \(source.shape) differ")
+        require(indices.shape == source.shape, "scatterAdd: indices \(indices.shape) and source \(source.shape) differ")
         OpCheck.sameDevice("scatterAdd", [self, indices, source])
         OpCheck.supported(.scatterAdd, dtype, on: device)
         let src = source.to(dtype)
@@ -52,7 +52,7 @@ extension Tensor {
 /// Rows of `weight` (`[vocabulary, features]`) for each index: the result has shape `indices.shape +
 /// [features]`. The backward pass adds gradients into the rows used (repeats accumulate).
 public func embedding(_ indices: Tensor, weight: Tensor) -> Tensor {
-    precondition(weight.rank == 2, "embedding: weight must be [vocabulary, features], got \(weight.shape)")
+    require(weight.rank == 2, "embedding: weight must be [vocabulary, features], got \(weight.shape)")
     let flat = indices.reshaped([indices.count])
     return weight.indexSelect(axis: 0, indices: flat).reshaped(indices.shape + [weight.shape[1]])
 }

@@ -11,7 +11,7 @@ public enum Initializer {
 
     /// `(fanIn, fanOut)` of a weight shape.
     public static func fans(_ shape: [Int]) -> (fanIn: Int, fanOut: Int) {
-        precondition(shape.count >= 2, "Initializer: fans need at least 2 axes, got \(shape)")
+        require(shape.count >= 2, "Initializer: fans need at least 2 axes, got \(shape)")
         let receptive = shape.dropFirst(2).reduce(1, *)
         return (shape[1] * receptive, shape[0] * receptive)
     }

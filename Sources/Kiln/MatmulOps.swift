@@ -3,21 +3,21 @@ extension Tensor {
     /// vector and the extra axis dropped again; leading batch axes broadcast.
     public func matmul(_ other: Tensor) -> Tensor {
         OpCheck.sameDevice("matmul", [self, other])
-        precondition(rank >= 1 && other.rank >= 1, "matmul: scalars have no matrix product (shapes \(shape) and \(other.shape))")
+        require(rank >= 1 && other.rank >= 1, "matmul: scalars have no matrix product (shapes \(shape) and \(other.shape))")
         if rank == 1 && other.rank == 1 {
-            precondition(count == other.count, "matmul: vectors of lengths \(count) and \(other.count)")
+            require(count == other.count, "matmul: vectors of lengths \(count) and \(other.count)")
             return unsqueezed(axis: 0).matmul(other.unsqueezed(axis: 1)).reshaped([])
         }
         if rank == 1 { return unsqueezed(axis: 0).matmul(other).squeezed(axis: -2) }
         if other.rank == 1 { return matmul(other.unsqueezed(axis: 1)).squeezed(axis: -1) }
         let (m, k) = (shape[rank - 2], shape[rank - 1])
         let (k2, n) = (other.shape[other.rank - 2], other.shape[other.rank - 1])
-        precondition(k == k2, "matmul: shapes \(shape) and \(other.shape) are incompatible (inner dimensions \(k) and \(k2))")
+        require(k == k2, "matmul: shapes \(shape) and \(other.shape) are incompatible (inner dimensions \(k) and \(k2))")
         guard let batch = Shape.broadcast(Array(shape.dropLast(2)), Array(other.shape.dropLast(2))) else {
-            preconditionFailure("matmul: batch dimensions of \(shape) and \(other.shape) cannot be broadcast")
+            fatalError("matmul: batch dimensions of \(shape) and \(other.shape) cannot be broadcast")
         }
         let dtype = self.dtype.promoted(with: other.dtype)
-        precondition(dtype.isFloatingPoint, "matmul: needs floating-point operands, got \(self.dtype) and \(other.dtype)")
+        require(dtype.isFloatingPoint, "matmul: needs floating-point operands, got \(self.dtype) and \(other.dtype)")
         let (a, b) = (to(dtype), other.to(dtype))
         OpCheck.supported(.matmul, dtype, on: device)
         let out = Tensor.uninitialized(batch + [m, n], dtype: dtype, device: device)

@@ -55,7 +55,7 @@ extension Tensor {
     /// 1 with probability `p`, else 0.
     public static func bernoulli(_ shape: [Int], p: Double, dtype: DType = .float32, device: Device = .default,
                                  generator: RandomGenerator = .default) -> Tensor {
-        precondition(p >= 0 && p <= 1, "bernoulli: probability \(p) is outside [0, 1]")
+        require(p >= 0 && p <= 1, "bernoulli: probability \(p) is outside [0, 1]")
         return random(shape, .bernoulli(p: p), dtype: dtype, device: device, generator: generator)
     }
 }

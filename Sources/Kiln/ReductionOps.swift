@@ -54,7 +54,7 @@ extension Tensor {
     public func min(axis: Int, keepDims: Bool = false) -> Tensor { min(axes: [axis], keepDims: keepDims) }
 
     private func extreme(_ op: ReduceOp, _ axes: [Int], _ keepDims: Bool) -> Tensor {
-        precondition(count > 0, "\(op.name): reducing an empty tensor of shape \(shape) has no identity")
+        require(count > 0, "\(op.name): reducing an empty tensor of shape \(shape) has no identity")
         let (kept, axes) = reduceOp(op, axes)
         let input = self, result = kept.detached()
         return finish(kept, axes, keepDims: keepDims, op.name) { g in
@@ -87,7 +87,7 @@ extension Tensor {
 
     private func argReduce(_ op: ArgReduceOp, _ axis: Int, _ keepDims: Bool) -> Tensor {
         let a = Shape.normalize(axis: axis, rank: rank, op: op.rawValue)
-        precondition(shape[a] > 0, "\(op.rawValue): axis \(axis) of shape \(shape) is empty")
+        require(shape[a] > 0, "\(op.rawValue): axis \(axis) of shape \(shape) is empty")
         OpCheck.supported(.argReduce(op), dtype, on: device)
         var keptShape = shape
         keptShape[a] = 1

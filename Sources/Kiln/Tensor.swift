@@ -17,7 +17,7 @@ public final class Tensor: @unchecked Sendable {
     /// tensors get it automatically while gradient recording is on.
     public var requiresGrad: Bool {
         didSet {
-            precondition(!requiresGrad || dtype.isFloatingPoint, "requiresGrad: only floating-point tensors take gradients, this one is \(dtype)")
+            require(!requiresGrad || dtype.isFloatingPoint, "requiresGrad: only floating-point tensors take gradients, this one is \(dtype)")
         }
     }
     /// The gradient accumulated by `backward()` (leaves only).
@@ -55,7 +55,7 @@ public final class Tensor: @unchecked Sendable {
     /// The operand for this tensor broadcast to `shape`.
     func view(broadcastTo shape: [Int], op: String) -> BufferView {
         guard let broadcast = layout.broadcast(to: shape) else {
-            preconditionFailure("\(op): shape \(self.shape) cannot be broadcast to \(shape)")
+            fatalError("\(op): shape \(self.shape) cannot be broadcast to \(shape)")
         }
         return BufferView(buffer: buffer, layout: broadcast, dtype: dtype)
     }
@@ -80,24 +80,24 @@ enum OpCheck {
     static func sameDevice(_ op: String, _ tensors: [Tensor]) {
         guard let first = tensors.first else { return }
         for t in tensors where t.device != first.device {
-            preconditionFailure("\(op): tensors are on different devices (\(first.device) and \(t.device)); move one with to(_:)")
+            fatalError("\(op): tensors are on different devices (\(first.device) and \(t.device)); move one with to(_:)")
         }
     }
 
     /// Stops unless the tensor's dtype is floating point.
     static func floatingPoint(_ op: String, _ t: Tensor) {
-        precondition(t.dtype.isFloatingPoint, "\(op): needs a floating-point tensor, got \(t.dtype) \(t.shape)")
+        require(t.dtype.isFloatingPoint, "\(op): needs a floating-point tensor, got \(t.dtype) \(t.shape)")
     }
 
     /// Stops unless `device` implements `op` for `dtype`, naming both.
     static func supported(_ op: Op, _ dtype: DType, on device: Device) {
-        precondition(device.backend.supports(op, dtype: dtype), "\(op): not supported for \(dtype) on \(device)")
+        require(device.backend.supports(op, dtype: dtype), "\(op): not supported for \(dtype) on \(device)")
     }
 
     /// The non-negative, distinct, sorted form of `axes` for a tensor of `rank` axes.
     static func axes(_ axes: [Int], rank: Int, op: String) -> [Int] {
         let normalized = axes.map { Shape.normalize(axis: $0, rank: rank, op: op) }
-        precondition(Set(normalized).count == normalized.count, "\(op): repeated axis in \(axes)")
+        require(Set(normalized).count == normalized.count, "\(op): repeated axis in \(axes)")
         return normalized.sorted()
     }
 }

@@ -2,7 +2,7 @@ extension Tensor {
     /// A tensor holding `values` with `shape` (default: 1-D), on `device` (default: `Device.default`).
     public convenience init<T: TensorElement>(_ values: [T], shape: [Int]? = nil, device: Device = .default) {
         let shape = shape ?? [values.count]
-        precondition(shape.reduce(1, *) == values.count,
+        require(shape.reduce(1, *) == values.count,
                      "Tensor: \(values.count) values do not fill shape \(shape) (\(shape.reduce(1, *)) elements)")
         let t = Tensor.uninitialized(shape, dtype: T.dtype, device: device)
         values.withUnsafeBytes { bytes in
@@ -50,7 +50,7 @@ extension Tensor {
     /// `start, start + step, …` up to but excluding `end`.
     public static func arange(_ start: Double = 0, _ end: Double, step: Double = 1, dtype: DType = .int64,
                               device: Device = .default) -> Tensor {
-        precondition(step != 0, "arange: step must not be zero")
+        require(step != 0, "arange: step must not be zero")
         let count = Swift.max(0, Int(((end - start) / step).rounded(.up)))
         let values = (0..<count).map { start + Double($0) * step }
         return Tensor(values, device: device).to(dtype)

@@ -46,7 +46,7 @@ extension Tensor {
 
     /// The value of a one-element tensor, converted to `T`.
     public func item<T: TensorElement>(_ type: T.Type = T.self) -> T {
-        precondition(count == 1, "item: the tensor has \(count) elements (shape \(shape)); item needs exactly one")
+        require(count == 1, "item: the tensor has \(count) elements (shape \(shape)); item needs exactly one")
         return toArray(T.self)[0]
     }
 }

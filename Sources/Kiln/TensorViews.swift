@@ -12,10 +12,10 @@ extension Tensor {
 
     private func inferShape(_ shape: [Int]) -> [Int] {
         let unknown = shape.indices.filter { shape[$0] == -1 }
-        precondition(unknown.count <= 1 && shape.allSatisfy { $0 >= -1 }, "reshape: invalid target shape \(shape)")
+        require(unknown.count <= 1 && shape.allSatisfy { $0 >= -1 }, "reshape: invalid target shape \(shape)")
         guard let axis = unknown.first else { return shape }
         let known = shape.filter { $0 != -1 }.reduce(1, *)
-        precondition(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(shape) for \(count) elements of \(self.shape)")
+        require(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(shape) for \(count) elements of \(self.shape)")
         var result = shape
         result[axis] = count / known
         return result
@@ -26,7 +26,7 @@ extension Tensor {
         if rank == 0 { return reshaped([1]) }
         let s = Shape.normalize(axis: start, rank: rank, op: "flattened")
         let e = Shape.normalize(axis: end, rank: rank, op: "flattened")
-        precondition(s <= e, "flattened: start axis \(start) is after end axis \(end)")
+        require(s <= e, "flattened: start axis \(start) is after end axis \(end)")
         return reshaped(Array(shape[..<s]) + [shape[s...e].reduce(1, *)] + Array(shape[(e + 1)...]))
     }
 
@@ -74,7 +74,7 @@ extension Tensor {
     public func squeezed(axis: Int? = nil) -> Tensor {
         if let axis {
             let a = Shape.normalize(axis: axis, rank: rank, op: "squeezed")
-            precondition(shape[a] == 1, "squeezed: axis \(axis) has extent \(shape[a]), not 1, in shape \(shape)")
+            require(shape[a] == 1, "squeezed: axis \(axis) has extent \(shape[a]), not 1, in shape \(shape)")
             var newShape = shape
             newShape.remove(at: a)
             return reshaped(newShape)
@@ -85,7 +85,7 @@ extension Tensor {
     /// A view with a new axis of extent 1 at `axis` (which may be `rank`, or negative from the end).
     public func unsqueezed(axis: Int) -> Tensor {
         let a = axis < 0 ? axis + rank + 1 : axis
-        precondition(a >= 0 && a <= rank, "unsqueezed: axis \(axis) is out of range for rank \(rank)")
+        require(a >= 0 && a <= rank, "unsqueezed: axis \(axis) is out of range for rank \(rank)")
         var newShape = shape
         newShape.insert(1, at: a)
         return reshaped(newShape)
@@ -110,7 +110,7 @@ extension Tensor {
     /// this shape and converted to this dtype. Not recorded: use on tensors outside gradient computation.
     public func assign(_ source: Tensor) {
         OpCheck.sameDevice("assign", [self, source])
-        precondition(!(requiresGrad && Autograd.isEnabled && isLeaf),
+        require(!(requiresGrad && Autograd.isEnabled && isLeaf),
                      "assign: in-place write to a leaf that requires a gradient; wrap it in noGrad { }")
         device.backend.copy(source.view(broadcastTo: shape, op: "assign"), to: view)
     }
@@ -119,7 +119,7 @@ extension Tensor {
     func sumToShape(_ target: [Int]) -> Tensor {
         if shape == target { return self }
         let lead = rank - target.count
-        precondition(lead >= 0, "sumToShape: \(shape) cannot reduce to \(target)")
+        require(lead >= 0, "sumToShape: \(shape) cannot reduce to \(target)")
         var axes = Array(0..<lead)
         for (i, extent) in target.enumerated() where extent == 1 && shape[lead + i] != 1 { axes.append(lead + i) }
         let summed = axes.isEmpty ? self : sum(axes: axes, keepDims: true)

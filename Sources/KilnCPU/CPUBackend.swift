@@ -42,21 +42,21 @@ public final class CPUBackend: Backend {
 
     /// A new host buffer.
     public func allocate(byteCount: Int) throws -> any DeviceBuffer {
-        precondition(byteCount >= 0, "allocate: negative size \(byteCount)")
+        require(byteCount >= 0, "allocate: negative size \(byteCount)")
         return CPUBuffer(byteCount: byteCount, statistics: statistics)
     }
 
     /// Copies host bytes into a buffer.
     public func copy(fromHost source: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, byteOffset: Int) throws {
         let target = BufferView(buffer: buffer, layout: Layout(contiguous: [0]), dtype: .uint8).base
-        precondition(byteOffset >= 0 && byteOffset + source.count <= buffer.byteCount, "copy(fromHost:): range out of bounds")
+        require(byteOffset >= 0 && byteOffset + source.count <= buffer.byteCount, "copy(fromHost:): range out of bounds")
         if let address = source.baseAddress { (target + byteOffset).copyMemory(from: address, byteCount: source.count) }
     }
 
     /// Copies buffer bytes to the host.
     public func copy(toHost destination: UnsafeMutableRawBufferPointer, from buffer: any DeviceBuffer, byteOffset: Int) throws {
         let source = BufferView(buffer: buffer, layout: Layout(contiguous: [0]), dtype: .uint8).base
-        precondition(byteOffset >= 0 && byteOffset + destination.count <= buffer.byteCount, "copy(toHost:): range out of bounds")
+        require(byteOffset >= 0 && byteOffset + destination.count <= buffer.byteCount, "copy(toHost:): range out of bounds")
         if let address = destination.baseAddress { address.copyMemory(from: source + byteOffset, byteCount: destination.count) }
     }
 

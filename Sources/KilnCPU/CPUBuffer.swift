@@ -45,7 +45,7 @@ extension BufferView {
     /// The host address of the view's buffer (the view must belong to the CPU backend).
     var base: UnsafeMutableRawPointer {
         guard let cpu = buffer as? CPUBuffer else {
-            preconditionFailure("CPU backend: a buffer of another device (\(type(of: buffer))) was passed to a CPU op")
+            fatalError("CPU backend: a buffer of another device (\(type(of: buffer))) was passed to a CPU op")
         }
         return cpu.pointer
     }

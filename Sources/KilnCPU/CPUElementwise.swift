@@ -7,7 +7,7 @@ enum CPUElementwise {
         case .float: floatUnary(op, Float.self, x, out)
         case .double: floatUnary(op, Double.self, x, out)
         case .integer:
-            precondition(op.acceptsIntegers, "\(op): not defined for \(x.dtype)")
+            require(op.acceptsIntegers, "\(op): not defined for \(x.dtype)")
             ElementwiseEngine.map(Int64.self, out: out, inputs: [x]) { o, a, _, _, n in
                 switch op {
                 case .neg: for i in 0..<n { o[i] = 0 &- a[i] }
@@ -15,7 +15,7 @@ enum CPUElementwise {
                 case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0) }
                 case .square: for i in 0..<n { o[i] = a[i] &* a[i] }
                 case .relu: for i in 0..<n { o[i] = Swift.max(a[i], 0) }
-                default: preconditionFailure("\(op): not defined for integers")
+                default: fatalError("\(op): not defined for integers")
                 }
             }
         }
@@ -67,7 +67,7 @@ enum CPUElementwise {
         case .float: floatBinary(op, Float.self, a, b, out)
         case .double: floatBinary(op, Double.self, a, b, out)
         case .integer:
-            precondition(op.acceptsIntegers, "\(op): not defined for \(out.dtype)")
+            require(op.acceptsIntegers, "\(op): not defined for \(out.dtype)")
             ElementwiseEngine.map(Int64.self, out: out, inputs: [a, b]) { o, x, y, _, n in
                 switch op {
                 case .add: for i in 0..<n { o[i] = x[i] &+ y[i] }
@@ -75,7 +75,7 @@ enum CPUElementwise {
                 case .mul: for i in 0..<n { o[i] = x[i] &* y[i] }
                 case .maximum: for i in 0..<n { o[i] = Swift.max(x[i], y[i]) }
                 case .minimum: for i in 0..<n { o[i] = Swift.min(x[i], y[i]) }
-                case .div, .pow: preconditionFailure("\(op): not defined for integers")
+                case .div, .pow: fatalError("\(op): not defined for integers")
                 }
             }
         }

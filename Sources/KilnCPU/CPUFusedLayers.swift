@@ -14,7 +14,7 @@ enum CPUFusedLayers {
 
     private static func layerNorm<F: CPUFloat>(_ type: F.Type, _ x: BufferView, _ weight: BufferView?, _ bias: BufferView?,
                                                _ epsilon: Double, _ out: BufferView, _ mean: BufferView, _ rstd: BufferView) {
-        precondition(x.shape.count == 2, "layerNorm: the backend takes 2-D input, got \(x.shape)")
+        require(x.shape.count == 2, "layerNorm: the backend takes 2-D input, got \(x.shape)")
         let (rows, n) = (x.shape[0], x.shape[1])
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
             withOptional(weight, F.self) { w in
@@ -147,12 +147,12 @@ enum CPUFusedLayers {
     private static func crossEntropy<F: CPUFloat>(_ type: F.Type, _ logits: BufferView, _ targets: BufferView,
                                                   _ options: CrossEntropyOptions, _ gradient: BufferView?,
                                                   _ out: BufferView) {
-        precondition(logits.shape.count == 2, "crossEntropy: the backend takes 2-D logits, got \(logits.shape)")
+        require(logits.shape.count == 2, "crossEntropy: the backend takes 2-D logits, got \(logits.shape)")
         let (rows, classes) = (logits.shape[0], logits.shape[1])
         var target = [Int64](repeating: 0, count: targets.count)
         target.withUnsafeMutableBufferPointer { ElementwiseEngine.gather(targets, into: $0.baseAddress!) }
         for t in target where t != Int64(options.ignoreIndex ?? -1) && (t < 0 || t >= classes) {
-            preconditionFailure("crossEntropy: target \(t) is out of range for \(classes) classes")
+            fatalError("crossEntropy: target \(t) is out of range for \(classes) classes")
         }
         let epsilon = options.labelSmoothing, ignore = options.ignoreIndex.map(Int64.init)
         var upstream = [Double](repeating: 1, count: gradient == nil ? 0 : rows)

@@ -20,10 +20,10 @@ enum CPUGemm {
     }
 
     static func matmul(_ a: BufferView, _ b: BufferView, out: BufferView, alpha: Double, beta: Double) {
-        precondition(a.shape.count == 3 && b.shape.count == 3 && out.shape.count == 3,
+        require(a.shape.count == 3 && b.shape.count == 3 && out.shape.count == 3,
                      "matmul: the backend takes rank-3 operands, got \(a.shape), \(b.shape) → \(out.shape)")
         let (batch, m, k, n) = (out.shape[0], a.shape[1], a.shape[2], b.shape[2])
-        precondition(a.shape[0] == batch && b.shape[0] == batch && b.shape[1] == k && out.shape[1] == m && out.shape[2] == n,
+        require(a.shape[0] == batch && b.shape[0] == batch && b.shape[1] == k && out.shape[1] == m && out.shape[2] == n,
                      "matmul: shapes \(a.shape) and \(b.shape) do not give \(out.shape)")
         if out.dtype == .float64 {
             run(Double.self, a, b, out, alpha, beta, batch, m, n, k)

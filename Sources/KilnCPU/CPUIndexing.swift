@@ -5,11 +5,11 @@ import KilnCore
 enum CPUIndexing {
     /// The indices as `Int64`, each checked against `extent`.
     static func loadIndices(_ indices: BufferView, extent: Int, op: String) -> [Int64] {
-        precondition(indices.dtype.isIndex, "\(op): indices must be int32 or int64, got \(indices.dtype)")
+        require(indices.dtype.isIndex, "\(op): indices must be int32 or int64, got \(indices.dtype)")
         var result = [Int64](repeating: 0, count: indices.count)
         result.withUnsafeMutableBufferPointer { ElementwiseEngine.gather(indices, into: $0.baseAddress!) }
         for i in result where i < 0 || i >= extent {
-            preconditionFailure("\(op): index \(i) is out of range for an axis of extent \(extent)")
+            fatalError("\(op): index \(i) is out of range for an axis of extent \(extent)")
         }
         return result
     }
@@ -95,7 +95,7 @@ enum CPUIndexing {
 
     /// Stops unless `indices` fits inside `target` on every axis but `axis`.
     private static func checkShapes(_ op: String, _ indices: [Int], _ target: [Int], _ axis: Int) {
-        precondition(indices.count == target.count && indices.indices.allSatisfy { $0 == axis || indices[$0] <= target[$0] },
+        require(indices.count == target.count && indices.indices.allSatisfy { $0 == axis || indices[$0] <= target[$0] },
                      "\(op): index shape \(indices) does not fit shape \(target) outside axis \(axis)")
     }
 
@@ -128,7 +128,7 @@ enum CPUIndexing {
 
     private static func scatterAdd<T: CPUScalar>(_ type: T.Type, _ source: BufferView, _ indices: BufferView,
                                                  _ axis: Int, _ out: BufferView) {
-        precondition(source.shape == indices.shape, "scatterAdd: source \(source.shape) and indices \(indices.shape) differ")
+        require(source.shape == indices.shape, "scatterAdd: source \(source.shape) and indices \(indices.shape) differ")
         let index = loadIndices(indices, extent: out.shape[axis], op: "scatterAdd")
         checkShapes("scatterAdd", indices.shape, out.shape, axis)
         let outStrides = Layout.contiguousStrides(out.shape), shape = indices.shape

@@ -14,7 +14,7 @@ enum CPUOptimizer {
 
     private static func sgd<F: CPUFloat>(_ type: F.Type, _ parameter: BufferView, _ gradient: BufferView,
                                          _ momentumBuffer: BufferView?, _ h: SGDParameters, _ isFirstStep: Bool) {
-        precondition(h.momentum == 0 || momentumBuffer != nil, "sgdStep: momentum \(h.momentum) needs a momentum buffer")
+        require(h.momentum == 0 || momentumBuffer != nil, "sgdStep: momentum \(h.momentum) needs a momentum buffer")
         let (lr, mu, damp, wd) = (F(h.learningRate), F(h.momentum), F(h.dampening), F(h.weightDecay))
         ElementwiseEngine.withContiguous(gradient, as: F.self) { g in
             ElementwiseEngine.withOutput(parameter, as: F.self, preserving: true) { w in
@@ -51,7 +51,7 @@ enum CPUOptimizer {
     private static func adam<F: CPUFloat>(_ type: F.Type, _ parameter: BufferView, _ gradient: BufferView,
                                           _ firstMoment: BufferView, _ secondMoment: BufferView, _ h: AdamParameters,
                                           _ step: Int) {
-        precondition(step >= 1, "adamStep: step counts from 1, got \(step)")
+        require(step >= 1, "adamStep: step counts from 1, got \(step)")
         let correction1 = 1 - Foundation.pow(h.beta1, Double(step))
         let correction2 = 1 - Foundation.pow(h.beta2, Double(step))
         let stepSize = F(h.learningRate / correction1)

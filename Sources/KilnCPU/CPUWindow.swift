@@ -77,7 +77,7 @@ enum CPUWindow {
 
     private static func pool<F: CPUFloat>(_ type: F.Type, _ kind: PoolKind, _ x: BufferView, _ g: Window2d,
                                           _ out: BufferView, _ indices: BufferView?) {
-        precondition(kind == .average || indices != nil, "maxPool2d: the backend needs an indices output")
+        require(kind == .average || indices != nil, "maxPool2d: the backend needs an indices output")
         let (oh, ow) = (g.outputHeight, g.outputWidth)
         let windowSize = F(g.kernelHeight * g.kernelWidth)
         ElementwiseEngine.withContiguous(x, as: F.self) { src in

@@ -12,10 +12,10 @@ struct StridedWalker {
 
     /// A walker over `layouts` (one to four), all of shape `layouts[0].shape`.
     init(_ layouts: [Layout]) {
-        precondition(!layouts.isEmpty && layouts.count <= 4)
+        require(!layouts.isEmpty && layouts.count <= 4, "StridedWalker: walks one to four layouts, got \(layouts.count)")
         let fullShape = layouts[0].shape
         for layout in layouts {
-            precondition(layout.shape == fullShape, "StridedWalker: shapes \(layout.shape) and \(fullShape) differ")
+            require(layout.shape == fullShape, "StridedWalker: shapes \(layout.shape) and \(fullShape) differ")
         }
         var dims: [(Int, SIMD4<Int>)] = []
         for axis in fullShape.indices where fullShape[axis] != 1 {

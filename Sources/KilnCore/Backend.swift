@@ -17,7 +17,7 @@ public struct BufferView: @unchecked Sendable {
     /// A view; stops when the layout reaches outside the buffer.
     public init(buffer: any DeviceBuffer, layout: Layout, dtype: DType) {
         let span = layout.span
-        precondition(span.isEmpty || (span.lowerBound >= 0 && span.upperBound * dtype.byteSize <= buffer.byteCount),
+        require(span.isEmpty || (span.lowerBound >= 0 && span.upperBound * dtype.byteSize <= buffer.byteCount),
                      "BufferView: layout \(layout) of \(dtype) reaches outside a buffer of \(buffer.byteCount) bytes")
         self.buffer = buffer
         self.layout = layout

@@ -12,8 +12,8 @@ public struct Layout: Hashable, Sendable, CustomStringConvertible {
 
     /// A layout with explicit strides and offset.
     public init(shape: [Int], strides: [Int], offset: Int = 0) {
-        precondition(shape.count == strides.count, "Layout: shape \(shape) and strides \(strides) differ in rank")
-        precondition(shape.allSatisfy { $0 >= 0 }, "Layout: negative extent in shape \(shape)")
+        require(shape.count == strides.count, "Layout: shape \(shape) and strides \(strides) differ in rank")
+        require(shape.allSatisfy { $0 >= 0 }, "Layout: negative extent in shape \(shape)")
         self.shape = shape
         self.strides = strides
         self.offset = offset
@@ -72,7 +72,7 @@ public struct Layout: Hashable, Sendable, CustomStringConvertible {
 
     /// The layout with axes reordered: axis `i` of the result is axis `axes[i]` of `self`.
     public func permuted(_ axes: [Int]) -> Layout {
-        precondition(axes.count == rank && Set(axes) == Set(0..<rank),
+        require(axes.count == rank && Set(axes) == Set(0..<rank),
                      "permute: \(axes) is not a permutation of the axes of shape \(shape)")
         return Layout(shape: axes.map { shape[$0] }, strides: axes.map { strides[$0] }, offset: offset)
     }
@@ -86,8 +86,8 @@ public struct Layout: Hashable, Sendable, CustomStringConvertible {
 
     /// The layout restricted to `start..<end` along `axis`, taking every `step`-th element.
     public func sliced(axis: Int, start: Int, end: Int, step: Int = 1) -> Layout {
-        precondition(step > 0, "slice: step must be positive, got \(step)")
-        precondition(0 <= start && start <= end && end <= shape[axis],
+        require(step > 0, "slice: step must be positive, got \(step)")
+        require(0 <= start && start <= end && end <= shape[axis],
                      "slice: range \(start)..<\(end) is outside axis \(axis) of shape \(shape)")
         var newShape = shape, newStrides = strides
         newShape[axis] = (end - start + step - 1) / step
@@ -117,7 +117,7 @@ public struct Layout: Hashable, Sendable, CustomStringConvertible {
     /// The same elements under a new shape without copying, or `nil` when the strides cannot express it
     /// (then the data must be made contiguous first).
     public func reshaped(_ newShape: [Int]) -> Layout? {
-        precondition(newShape.reduce(1, *) == count,
+        require(newShape.reduce(1, *) == count,
                      "reshape: cannot view shape \(shape) (\(count) elements) as \(newShape)")
         if isContiguous || count == 0 { return Layout(contiguous: newShape, offset: offset) }
         // Group the old axes into runs that are contiguous among themselves; each run can be split freely.
@@ -173,7 +173,7 @@ public enum Shape {
     /// `axis` made non-negative for a tensor of `rank` axes (Python-style negative axes count from the end).
     public static func normalize(axis: Int, rank: Int, op: String) -> Int {
         let a = axis < 0 ? axis + rank : axis
-        precondition(a >= 0 && a < rank,
+        require(a >= 0 && a < rank,
                      "\(op): axis \(axis) is out of range for a tensor of rank \(rank)")
         return a
     }

@@ -170,10 +170,10 @@ public struct Window2d: Hashable, Sendable, CustomStringConvertible {
         (strideHeight, strideWidth) = stride
         (paddingHeight, paddingWidth) = padding
         (dilationHeight, dilationWidth) = dilation
-        precondition(kernelHeight > 0 && kernelWidth > 0 && strideHeight > 0 && strideWidth > 0
+        require(kernelHeight > 0 && kernelWidth > 0 && strideHeight > 0 && strideWidth > 0
                      && dilationHeight > 0 && dilationWidth > 0 && paddingHeight >= 0 && paddingWidth >= 0,
                      "Window2d: kernel, stride and dilation must be positive and padding non-negative: \(self)")
-        precondition(outputHeight > 0 && outputWidth > 0,
+        require(outputHeight > 0 && outputWidth > 0,
                      "Window2d: a \(kernelHeight)x\(kernelWidth) window (dilation \(dilationHeight)x\(dilationWidth), padding \(paddingHeight)x\(paddingWidth)) does not fit a \(height)x\(width) input")
     }
 
@@ -213,7 +213,7 @@ public struct CrossEntropyOptions: Hashable, Sendable {
 
     /// Options with no ignored index and no smoothing by default.
     public init(ignoreIndex: Int? = nil, labelSmoothing: Double = 0) {
-        precondition(labelSmoothing >= 0 && labelSmoothing <= 1, "crossEntropy: label smoothing \(labelSmoothing) is outside [0, 1]")
+        require(labelSmoothing >= 0 && labelSmoothing <= 1, "crossEntropy: label smoothing \(labelSmoothing) is outside [0, 1]")
         self.ignoreIndex = ignoreIndex
         self.labelSmoothing = labelSmoothing
     }

@@ -1,0 +1,7 @@
+/// Stops the program with `message` unless `condition` holds. Kiln's programmer errors (a shape, dtype or
+/// device an op does not accept) go through this rather than `precondition`, whose message optimised builds
+/// drop: the message names the op and the operands, in every build.
+package func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+                     file: StaticString = #fileID, line: UInt = #line) {
+    if !condition() { fatalError(message(), file: file, line: line) }
+}
