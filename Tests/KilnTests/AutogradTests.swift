@@ -1,0 +1,127 @@
+import Testing
+import Kiln
+
+@Suite struct AutogradTests {
+    @Test func gradientsAccumulateAcrossBackwardCallsUntilZeroed() {
+        let x = Tensor([1, 2, 3] as [Float]).requiringGrad()
+        (x * x).sum().backward()
+        (x * 3).sum().backward()
+        #expect(x.grad!.toArray(Float.self) == [5, 7, 9])
+        x.zeroGrad()
+        #expect(x.grad == nil)
+        x.sum().backward()
+        #expect(x.grad!.toArray(Float.self) == [1, 1, 1])
+    }
+
+    @Test func sharedSubexpressionsSumTheirGradients() {
+        // f = y·y + y with y = 2x: df/dx = 2(2y + 1) = 8x + 2.
+        let x = Tensor([0.5, -1] as [Double]).requiringGrad()
+        let y = x * 2
+        (y * y + y).sum().backward()
+        #expect(x.grad!.toArray(Double.self) == [6, -6])
+    }
+
+    @Test func broadcastGradientsReduceToTheInputShape() {
+        let a = Tensor.ones([2, 1, 3]).requiringGrad(), b = Tensor.ones([4, 1]).requiringGrad()
+        (a * b).sum().backward()
+        #expect(a.grad!.shape == [2, 1, 3] && a.grad!.toArray(Float.self).allSatisfy { $0 == 4 })
+        #expect(b.grad!.shape == [4, 1] && b.grad!.toArray(Float.self).allSatisfy { $0 == 6 })
+    }
+
+    @Test func noGradAndDetachStopRecording() {
+        let x = Tensor([1, 2] as [Float]).requiringGrad()
+        let y = noGrad { x * 2 }
+        #expect(!y.requiresGrad && y.isLeaf)
+        #expect(Autograd.isEnabled)
+        noGrad { #expect(!Autograd.isEnabled) }
+        let z = x.detached() * x
+        z.sum().backward()
+        #expect(x.grad!.toArray(Float.self) == [1, 2])
+    }
+
+    @Test func explicitSeedGradient() {
+        let x = Tensor([1, 2, 3] as [Float]).requiringGrad()
+        let y = x * x
+        y.backward(Tensor([1, 0, -1] as [Float]))
+        #expect(x.grad!.toArray(Float.self) == [2, 0, -6])
+    }
+
+    @Test func retainGraphAllowsASecondBackward() {
+        let x = Tensor([3] as [Float]).requiringGrad()
+        let y = (x * x).sum()
+        y.backward(retainGraph: true)
+        y.backward()
+        #expect(x.grad!.item(Float.self) == 12)
+    }
+
+    @Test func mixedDtypeGradientsArriveInTheLeafDtype() {
+        let x = Tensor([1, 2] as [Float]).to(.bfloat16).requiringGrad()
+        let y = (x.to(.float32) * Tensor([3, 4] as [Float])).sum()
+        y.backward()
+        #expect(x.grad!.dtype == .bfloat16)
+        #expect(x.grad!.toArray(Float.self) == [3, 4])
+    }
+
+    @Test func theTapeReleasesIntermediatesOnceConsumed() {
+        final class Weak { weak var tensor: Tensor?; init(_ t: Tensor) { tensor = t } }
+        var intermediates: [Weak] = []
+        let x = Tensor.ones([1000]).requiringGrad()
+        var loss: Tensor? = {
+            var y = x
+            for _ in 0..<50 {
+                y = (y * 1.01).tanh()
+                intermediates.append(Weak(y))
+            }
+            return y.sum()
+        }()
+        #expect(intermediates.allSatisfy { $0.tensor != nil })   // the tape holds them for backward
+        loss!.backward()
+        #expect(intermediates.allSatisfy { $0.tensor == nil })   // released once their gradients were computed
+        #expect(x.grad != nil)
+        loss = nil
+    }
+}
+
+@Suite struct ErrorMessageTests {
+    @Test func shapeMismatchNamesTheOpAndShapes() async {
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Tensor.zeros([2, 3]) + Tensor.zeros([4])
+        }.map { result in
+            let text = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(text.contains("add: shapes [2, 3] and [4] cannot be broadcast together"), "\(text)")
+        }
+    }
+
+    @Test func matmulMismatchNamesBothShapes() async {
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = Tensor.zeros([2, 3]).matmul(Tensor.zeros([4, 5]))
+        }.map { result in
+            let text = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(text.contains("matmul: shapes [2, 3] and [4, 5] are incompatible (inner dimensions 3 and 4)"), "\(text)")
+        }
+    }
+
+    @Test func outOfRangeIndexIsReported() async {
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            _ = embedding(Tensor([7] as [Int64]), weight: Tensor.zeros([5, 2]))
+        }.map { result in
+            let text = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(text.contains("indexSelect: index 7 is out of range for an axis of extent 5"), "\(text)")
+        }
+    }
+
+    @Test func unknownDeviceThrowsATypedError() throws {
+        #expect(throws: KilnError.invalidConfiguration(setting: "device", value: "tpu", expected: "cpu, cuda or cuda:N")) {
+            try Device.named("tpu")
+        }
+        #expect(throws: KilnError.self) { try Device.cuda(0) }
+        #expect(try Device.named(" CPU ") == .cpu)
+        #expect(Device.available.last == .cpu)
+        #expect(Device.cpu.description == "cpu")
+    }
+
+    @Test func defaultDeviceScopes() {
+        Device.withDefault(.cpu) { #expect(Device.default == .cpu) }
+        #expect(Tensor.zeros([1]).device == .cpu)
+    }
+}
