@@ -60,86 +60,113 @@ public final class CPUBackend: Backend {
         if let address = destination.baseAddress { address.copyMemory(from: source + byteOffset, byteCount: destination.count) }
     }
 
+    /// The CPU implementation of `Backend.fill`.
     public func fill(_ out: BufferView, value: Double) { CPUElementwise.fill(out, value: value) }
+    /// The CPU implementation of `Backend.copy`.
     public func copy(_ source: BufferView, to out: BufferView) { CPUElementwise.copy(source, to: out) }
+    /// The CPU implementation of `Backend.unary`.
     public func unary(_ op: UnaryOp, _ x: BufferView, out: BufferView) { CPUElementwise.unary(op, x, out: out) }
+    /// The CPU implementation of `Backend.binary`.
     public func binary(_ op: BinaryOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
         CPUElementwise.binary(op, a, b, out: out)
     }
+    /// The CPU implementation of `Backend.compare`.
     public func compare(_ op: CompareOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
         CPUElementwise.compare(op, a, b, out: out)
     }
+    /// The CPU implementation of `Backend.select`.
     public func select(_ condition: BufferView, _ a: BufferView, _ b: BufferView, out: BufferView) {
         CPUElementwise.select(condition, a, b, out: out)
     }
+    /// The CPU implementation of `Backend.reduce`.
     public func reduce(_ op: ReduceOp, _ x: BufferView, axes: [Int], out: BufferView) {
         CPUReduce.reduce(op, x, axes: axes, out: out)
     }
+    /// The CPU implementation of `Backend.argReduce`.
     public func argReduce(_ op: ArgReduceOp, _ x: BufferView, axis: Int, out: BufferView) {
         CPUReduce.argReduce(op, x, axis: axis, out: out)
     }
+    /// The CPU implementation of `Backend.softmax`.
     public func softmax(_ x: BufferView, axis: Int, log: Bool, out: BufferView) {
         CPUSoftmax.softmax(x, axis: axis, log: log, out: out)
     }
+    /// The CPU implementation of `Backend.softmaxBackward`.
     public func softmaxBackward(output y: BufferView, gradient: BufferView, axis: Int, log: Bool, out: BufferView) {
         CPUSoftmax.backward(output: y, gradient: gradient, axis: axis, log: log, out: out)
     }
+    /// The CPU implementation of `Backend.matmul`.
     public func matmul(_ a: BufferView, _ b: BufferView, out: BufferView, alpha: Double, beta: Double) {
         CPUGemm.matmul(a, b, out: out, alpha: alpha, beta: beta)
     }
+    /// The CPU implementation of `Backend.indexSelect`.
     public func indexSelect(_ x: BufferView, indices: BufferView, axis: Int, out: BufferView) {
         CPUIndexing.indexSelect(x, indices: indices, axis: axis, out: out)
     }
+    /// The CPU implementation of `Backend.indexAdd`.
     public func indexAdd(_ source: BufferView, indices: BufferView, axis: Int, out: BufferView) {
         CPUIndexing.indexAdd(source, indices: indices, axis: axis, out: out)
     }
+    /// The CPU implementation of `Backend.gather`.
     public func gather(_ x: BufferView, indices: BufferView, axis: Int, out: BufferView) {
         CPUIndexing.gather(x, indices: indices, axis: axis, out: out)
     }
+    /// The CPU implementation of `Backend.scatterAdd`.
     public func scatterAdd(_ source: BufferView, indices: BufferView, axis: Int, out: BufferView) {
         CPUIndexing.scatterAdd(source, indices: indices, axis: axis, out: out)
     }
+    /// The CPU implementation of `Backend.im2col`.
     public func im2col(_ x: BufferView, geometry: Window2d, out: BufferView) {
         CPUWindow.im2col(x, geometry: geometry, out: out)
     }
+    /// The CPU implementation of `Backend.col2im`.
     public func col2im(_ columns: BufferView, geometry: Window2d, out: BufferView) {
         CPUWindow.col2im(columns, geometry: geometry, out: out)
     }
+    /// The CPU implementation of `Backend.pool2d`.
     public func pool2d(_ kind: PoolKind, _ x: BufferView, geometry: Window2d, out: BufferView, indices: BufferView?) {
         CPUWindow.pool(kind, x, geometry: geometry, out: out, indices: indices)
     }
+    /// The CPU implementation of `Backend.pool2dBackward`.
     public func pool2dBackward(_ kind: PoolKind, gradient: BufferView, indices: BufferView?, geometry: Window2d,
                                out: BufferView) {
         CPUWindow.poolBackward(kind, gradient: gradient, indices: indices, geometry: geometry, out: out)
     }
+    /// The CPU implementation of `Backend.layerNorm`.
     public func layerNorm(_ x: BufferView, weight: BufferView?, bias: BufferView?, epsilon: Double, out: BufferView,
                           mean: BufferView, rstd: BufferView) {
         CPUFusedLayers.layerNorm(x, weight: weight, bias: bias, epsilon: epsilon, out: out, mean: mean, rstd: rstd)
     }
+    /// The CPU implementation of `Backend.layerNormBackward`.
     public func layerNormBackward(gradient: BufferView, x: BufferView, mean: BufferView, rstd: BufferView,
                                   weight: BufferView?, gradInput: BufferView, gradWeight: BufferView?,
                                   gradBias: BufferView?) {
         CPUFusedLayers.layerNormBackward(gradient: gradient, x: x, mean: mean, rstd: rstd, weight: weight,
                                          gradInput: gradInput, gradWeight: gradWeight, gradBias: gradBias)
     }
+    /// The CPU implementation of `Backend.crossEntropy`.
     public func crossEntropy(logits: BufferView, targets: BufferView, options: CrossEntropyOptions, losses: BufferView) {
         CPUFusedLayers.crossEntropy(logits: logits, targets: targets, options: options, losses: losses)
     }
+    /// The CPU implementation of `Backend.crossEntropyBackward`.
     public func crossEntropyBackward(logits: BufferView, targets: BufferView, gradient: BufferView,
                                      options: CrossEntropyOptions, out: BufferView) {
         CPUFusedLayers.crossEntropyBackward(logits: logits, targets: targets, gradient: gradient, options: options, out: out)
     }
+    /// The CPU implementation of `Backend.dropout`.
     public func dropout(_ x: BufferView, probability: Double, stream: RandomStream, out: BufferView, mask: BufferView) {
         CPURandom.dropout(x, probability: probability, stream: stream, out: out, mask: mask)
     }
+    /// The CPU implementation of `Backend.randomFill`.
     public func randomFill(_ out: BufferView, distribution: RandomDistribution, stream: RandomStream) {
         CPURandom.fill(out, distribution: distribution, stream: stream)
     }
+    /// The CPU implementation of `Backend.sgdStep`.
     public func sgdStep(parameter: BufferView, gradient: BufferView, momentumBuffer: BufferView?,
                         parameters: SGDParameters, isFirstStep: Bool) {
         CPUOptimizer.sgd(parameter: parameter, gradient: gradient, momentumBuffer: momentumBuffer, parameters: parameters,
                          isFirstStep: isFirstStep)
     }
+    /// The CPU implementation of `Backend.adamStep`.
     public func adamStep(parameter: BufferView, gradient: BufferView, firstMoment: BufferView, secondMoment: BufferView,
                          parameters: AdamParameters, step: Int) {
         CPUOptimizer.adam(parameter: parameter, gradient: gradient, firstMoment: firstMoment, secondMoment: secondMoment,

@@ -125,3 +125,14 @@ import Kiln
         #expect(Tensor.zeros([1]).device == .cpu)
     }
 }
+
+@Suite struct DescriptionTests {
+    @Test func tensorsPrintShapeDtypeDeviceAndValues() {
+        let t = Tensor([1, 2.5, 3, 4, 5, 6] as [Float], shape: [2, 3])
+        #expect(t.description == "Tensor([2, 3], float32, cpu)\n[[1.0, 2.5, 3.0],\n [4.0, 5.0, 6.0]]")
+        #expect(Tensor([true, false] as [Bool]).description.hasSuffix("[true, false]"))
+        let long = Tensor.arange(0, 10)
+        #expect(long.description.hasSuffix("[0, 1, 2, …, 7, 8, 9]"))
+        #expect(Tensor(7 as Int32).description == "Tensor([], int32, cpu)\n7")
+    }
+}

@@ -82,3 +82,37 @@ import Kiln
         #expect(Swift.abs(b.reduce(0, +) / Double(n) - 0.3) < 0.005)
     }
 }
+
+@Suite struct InitializerTests {
+    func moments(_ t: Tensor) -> (mean: Double, std: Double, maxAbs: Double) {
+        let v = t.toArray(Double.self)
+        let m = v.reduce(0, +) / Double(v.count)
+        let s = (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(v.count)).squareRoot()
+        return (m, s, v.map { Swift.abs($0) }.max()!)
+    }
+
+    @Test func fansFollowPyTorch() {
+        #expect(Initializer.fans([64, 32]) == (32, 64))
+        #expect(Initializer.fans([16, 8, 3, 3]) == (72, 144))
+    }
+
+    @Test func kaimingAndXavierHaveTheirBoundsAndVariances() {
+        let g = RandomGenerator(seed: 99)
+        // kaiming_uniform (a = 0, fan_in = 300): bound √6/√300 ≈ 0.1414, std = bound/√3.
+        let ku = moments(Initializer.kaimingUniform([500, 300], generator: g))
+        let kBound = (6.0 / 300).squareRoot()
+        #expect(ku.maxAbs <= kBound && ku.maxAbs > 0.99 * kBound)
+        #expect(Swift.abs(ku.std / (kBound / 3.0.squareRoot()) - 1) < 0.01)
+        // kaiming_normal (fan_out = 500 · 9): std √2/√4500.
+        let kn = moments(Initializer.kaimingNormal([500, 30, 3, 3], mode: .fanOut, generator: g))
+        #expect(Swift.abs(kn.std / (2.0 / 4500).squareRoot() - 1) < 0.01 && Swift.abs(kn.mean) < 0.001)
+        // xavier_uniform (gain 2): bound 2·√(6/800).
+        let xu = moments(Initializer.xavierUniform([500, 300], gain: 2, generator: g))
+        let xBound = 2 * (6.0 / 800).squareRoot()
+        #expect(xu.maxAbs <= xBound && xu.maxAbs > 0.99 * xBound)
+        let xn = moments(Initializer.xavierNormal([500, 300], generator: g))
+        #expect(Swift.abs(xn.std / (2.0 / 800).squareRoot() - 1) < 0.01)
+        // leaky-ReLU gain: √(2 / (1 + a²)).
+        #expect(Swift.abs(Initializer.leakyReluGain(5.0.squareRoot()) - (1.0 / 3).squareRoot()) < 1e-15)
+    }
+}
