@@ -3,7 +3,9 @@
 ///
 /// Tensors are references, as in PyTorch: views share the buffer of the tensor they come from, and `grad`
 /// accumulates on the tensor object itself. A tensor's values never change behind its back except through the
-/// explicitly in-place methods (`assign(_:)`, the fused optimizer updates).
+/// explicitly in-place methods (`assign(_:)`, the fused optimizer updates). Tensors may be read and used as op
+/// inputs from several threads at once; setting `grad` or `requiresGrad`, `backward()` on a shared graph and
+/// in-place writes need one thread at a time.
 public final class Tensor: @unchecked Sendable {
     /// The device the tensor's memory is on.
     public let device: Device

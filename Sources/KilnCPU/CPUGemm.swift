@@ -65,7 +65,6 @@ enum CPUGemm {
             for i in 0..<(m * n) { c[i] *= beta }
         }
         guard m > 0, n > 0, k > 0, alpha != 0 else { return }
-        let target = UncheckedSendable(c)
         let packedB = UnsafeMutablePointer<F>.allocate(capacity: kc * min(nc, roundUp(n, nr)))
         defer { packedB.deallocate() }
         var jc = 0
@@ -80,7 +79,6 @@ enum CPUGemm {
                 let slivers = (ncEff + nr - 1) / nr
                 let groups = threaded ? min(slivers, max(1, (Parallel.threadCount * 2 + mBlocks - 1) / mBlocks)) : 1
                 let tasks = mBlocks * groups
-                let packed = UncheckedSendable(UnsafePointer(packedB))
                 let runTask = { (task: Int) in
                     let block = task / groups, group = task % groups
                     let i0 = block * mc, mcEff = min(mc, m - i0)
@@ -92,8 +90,8 @@ enum CPUGemm {
                         let j = s * nr, nEff = min(nr, ncEff - j)
                         var i = 0
                         while i < mcEff {
-                            microKernel(kcEff, packedA + i * kcEff, packed.value + s * nr * kcEff,
-                                        target.value + (i0 + i) * n + jc + j, ldc: n, alpha: alpha,
+                            microKernel(kcEff, packedA + i * kcEff, packedB + s * nr * kcEff,
+                                        c + (i0 + i) * n + jc + j, ldc: n, alpha: alpha,
                                         rows: min(mr, mcEff - i), columns: nEff)
                             i += mr
                         }
@@ -144,13 +142,12 @@ enum CPUGemm {
     static func packB<F: CPUFloat>(_ b: Matrix, rows p0: Int, _ kcEff: Int, columns j0: Int, _ ncEff: Int,
                                    into packed: UnsafeMutablePointer<F>, threaded: Bool) {
         let slivers = (ncEff + nr - 1) / nr
-        let target = UncheckedSendable(packed)
         let rowMajor = abs(b.columnStride) <= abs(b.rowStride)
         Parallel.forEach(slivers, grain: threaded ? max(1, 4096 / max(kcEff, 1)) : .max) { range in
             let line = UnsafeMutablePointer<F>.allocate(capacity: max(kcEff, nr))
             defer { line.deallocate() }
             for s in range {
-                let sliver = target.value + s * nr * kcEff
+                let sliver = packed + s * nr * kcEff
                 let j = j0 + s * nr, width = min(nr, j0 + ncEff - j)
                 if width < nr { for kk in 0..<kcEff { for c in width..<nr { sliver[kk * nr + c] = 0 } } }
                 if rowMajor {

@@ -103,17 +103,16 @@ enum CPUIndexing {
                                              _ out: BufferView) {
         checkShapes("gather", out.shape, x.shape, axis)
         let index = loadIndices(indices, extent: x.shape[axis], op: "gather")
-        let xStrides = x.layout.strides, shape = out.shape
-        ElementwiseEngine.withOutput(out, as: T.self) { dst in
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: 1)
-            defer { scratch.deallocate() }
-            var position = [Int](repeating: 0, count: shape.count)
-            for j in 0..<index.count {
-                var offset = x.layout.offset
-                for d in shape.indices { offset += (d == axis ? Int(index[j]) : position[d]) * xStrides[d] }
-                ElementAccess.load(x.dtype, x.base, start: offset, stride: 1, count: 1, into: scratch)
-                dst[j] = scratch[0]
-                advance(&position, in: shape)
+        let xStrides = Layout.contiguousStrides(x.shape), shape = out.shape
+        ElementwiseEngine.withContiguous(x, as: T.self) { src in
+            ElementwiseEngine.withOutput(out, as: T.self) { dst in
+                var position = [Int](repeating: 0, count: shape.count)
+                for j in 0..<index.count {
+                    var offset = 0
+                    for d in shape.indices { offset += (d == axis ? Int(index[j]) : position[d]) * xStrides[d] }
+                    dst[j] = src[offset]
+                    advance(&position, in: shape)
+                }
             }
         }
     }

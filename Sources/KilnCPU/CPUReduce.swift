@@ -2,6 +2,7 @@ import KilnCore
 
 /// Reductions, arg-reductions and the row-wise softmax.
 ///
+/// Results accumulate in `Double` (so integer sums are exact up to 2⁵³) and are converted to the output dtype.
 /// A reduction permutes the reduced axes innermost. When the input's fastest axis is reduced, each output
 /// is one pass over its elements (blocked summation into `Double`); when the fastest axis is kept, whole rows
 /// of outputs are accumulated at once so the input is still read in memory order.

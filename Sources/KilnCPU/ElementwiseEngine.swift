@@ -86,12 +86,11 @@ enum ElementwiseEngine {
     static func gather<T: CPUScalar>(_ view: BufferView, into destination: UnsafeMutablePointer<T>) {
         let walker = StridedWalker([view.layout])
         let step = walker.innerStrides[0], base = UnsafeRawPointer(view.base)
-        let target = UncheckedSendable(destination)
         Parallel.forEach(walker.count, grain: grain) { range in
             var position = range.lowerBound
             walker.forEachRun(in: range) { offsets, length in
                 ElementAccess.load(view.dtype, base, start: offsets[0], stride: step, count: length,
-                                   into: target.value + position)
+                                   into: destination + position)
                 position += length
             }
         }
