@@ -93,7 +93,7 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
     public func synchronize() throws { try backend.synchronize() }
 
     /// `cpu` or `cuda:N`: how `named(_:)` and `KILN_DEVICE` spell the device.
-    public var description: String { kind == .cpu ? "cpu" : "\(kind.rawValue):\(backend.ordinal)" }
+    public var description: String { kind == .cuda ? "cuda:\(backend.ordinal)" : kind.rawValue }
 
     /// Devices are equal when they share a backend instance.
     public static func == (lhs: Device, rhs: Device) -> Bool { lhs.backend === rhs.backend }

@@ -35,12 +35,15 @@ public final class Tensor: @unchecked Sendable {
         self.requiresGrad = false
     }
 
-    /// A tensor with uninitialised contents (every op writes its whole output).
+    /// A tensor with uninitialised contents (every op writes its whole output), poisoned inside
+    /// `Diagnostics.withPoisonedOutputs` so that an element an op forgets to write shows up.
     static func uninitialized(_ shape: [Int], dtype: DType, device: Device) -> Tensor {
         let count = shape.reduce(1, *)
         do {
             let buffer = try device.backend.allocate(byteCount: count * dtype.byteSize)
-            return Tensor(buffer: buffer, layout: Layout(contiguous: shape), dtype: dtype, device: device)
+            let t = Tensor(buffer: buffer, layout: Layout(contiguous: shape), dtype: dtype, device: device)
+            if Diagnostics.poisonsOutputs { device.backend.fill(t.view, value: dtype.isFloatingPoint ? .nan : -98_765) }
+            return t
         } catch {
             fatalError("allocating \(shape) \(dtype) on \(device): \(error)")
         }
@@ -101,5 +104,16 @@ enum OpCheck {
         let normalized = axes.map { Shape.normalize(axis: $0, rank: rank, op: op) }
         require(Set(normalized).count == normalized.count, "\(op): repeated axis in \(axes)")
         return normalized.sorted()
+    }
+}
+
+/// Switches for people verifying backends.
+public enum Diagnostics {
+    @TaskLocal static var poisonsOutputs = false
+
+    /// Runs `body` with every op output filled with NaN (integers: -98765) before the op writes it, so an element
+    /// the op leaves unwritten fails a comparison instead of passing with stale memory.
+    public static func withPoisonedOutputs<R>(_ body: () throws -> R) rethrows -> R {
+        try $poisonsOutputs.withValue(true, operation: body)
     }
 }

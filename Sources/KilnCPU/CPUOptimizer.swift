@@ -15,7 +15,8 @@ enum CPUOptimizer {
     private static func sgd<F: CPUFloat>(_ type: F.Type, _ parameter: BufferView, _ gradient: BufferView,
                                          _ momentumBuffer: BufferView?, _ h: SGDParameters, _ isFirstStep: Bool) {
         require(h.momentum == 0 || momentumBuffer != nil, "sgdStep: momentum \(h.momentum) needs a momentum buffer")
-        let (lr, mu, damp, wd) = (F(h.learningRate), F(h.momentum), F(h.dampening), F(h.weightDecay))
+        // Constants are formed in Double and rounded once, so 1 - dampening is as exact as the format allows.
+        let (lr, mu, keep, wd) = (F(h.learningRate), F(h.momentum), F(1 - h.dampening), F(h.weightDecay))
         ElementwiseEngine.withContiguous(gradient, as: F.self) { g in
             ElementwiseEngine.withOutput(parameter, as: F.self, preserving: true) { w in
                 let update = { (buffer: UnsafeMutablePointer<F>?) in
@@ -23,7 +24,7 @@ enum CPUOptimizer {
                         for i in range {
                             var d = g[i] + wd * w[i]
                             if let buffer {
-                                buffer[i] = isFirstStep ? d : mu * buffer[i] + (1 - damp) * d
+                                buffer[i] = isFirstStep ? d : mu * buffer[i] + keep * d
                                 d = h.nesterov ? d + mu * buffer[i] : buffer[i]
                             }
                             w[i] -= lr * d
@@ -56,7 +57,9 @@ enum CPUOptimizer {
         let correction2 = 1 - Foundation.pow(h.beta2, Double(step))
         let stepSize = F(h.learningRate / correction1)
         let sqrtCorrection2 = F(correction2.squareRoot())
-        let (b1, b2, eps, wd, lr) = (F(h.beta1), F(h.beta2), F(h.epsilon), F(h.weightDecay), F(h.learningRate))
+        // Constants are formed in Double and rounded once: 1 - β₂ rounded from Float(β₂) would be 1.3e-5 off.
+        let (b1, b2, eps, wd) = (F(h.beta1), F(h.beta2), F(h.epsilon), F(h.weightDecay))
+        let (oneMinusB1, oneMinusB2, decay) = (F(1 - h.beta1), F(1 - h.beta2), F(1 - h.learningRate * h.weightDecay))
         let decoupled = h.decoupledWeightDecay
         ElementwiseEngine.withContiguous(gradient, as: F.self) { g in
             ElementwiseEngine.withOutput(parameter, as: F.self, preserving: true) { w in
@@ -65,9 +68,9 @@ enum CPUOptimizer {
                         Parallel.forEach(parameter.count, grain: ElementwiseEngine.grain) { range in
                             for i in range {
                                 var d = g[i]
-                                if decoupled { w[i] *= 1 - lr * wd } else { d += wd * w[i] }
-                                m[i] = b1 * m[i] + (1 - b1) * d
-                                v[i] = b2 * v[i] + (1 - b2) * d * d
+                                if decoupled { w[i] *= decay } else { d += wd * w[i] }
+                                m[i] = b1 * m[i] + oneMinusB1 * d
+                                v[i] = b2 * v[i] + oneMinusB2 * d * d
                                 w[i] -= stepSize * m[i] / (v[i].squareRoot() / sqrtCorrection2 + eps)
                             }
                         }

@@ -40,6 +40,8 @@ public enum DeviceKind: String, Sendable {
     case cpu
     /// An NVIDIA GPU.
     case cuda
+    /// A deliberately simple implementation (naive loops in `float64`) that checks the optimised backends.
+    case reference
 }
 
 /// A device's memory figures, in bytes.
