@@ -16,11 +16,15 @@ let package = Package(
         .library(name: "Kiln", targets: ["Kiln"]),
         .library(name: "KilnCore", targets: ["KilnCore"]),
         .library(name: "KilnCPU", targets: ["KilnCPU"]),
+        .library(name: "KilnCheck", targets: ["KilnCheck"]),
+        .executable(name: "kiln", targets: ["kiln"]),
     ],
     targets: [
         .target(name: "KilnCore"),
         .target(name: "KilnCPU", dependencies: ["KilnCore"]),
         .target(name: "Kiln", dependencies: ["KilnCore", "KilnCPU"]),
-        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore"]),
+        .target(name: "KilnCheck", dependencies: ["Kiln"]),
+        .executableTarget(name: "kiln", dependencies: ["Kiln", "KilnCheck"]),
+        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore", "KilnCheck"]),
     ]
 )

@@ -152,6 +152,12 @@ public struct CheckCase: Sendable, CustomStringConvertible {
         self.differentiable = differentiable; self.seed = seed; self.body = body
     }
 
+    /// The same case with `offset` added to its seed.
+    public func reseeded(by offset: UInt64) -> CheckCase {
+        offset == 0 ? self : CheckCase(op: op, dtype: dtype, operands: operands, parameters: parameters, family: family,
+                                       differentiable: differentiable, seed: seed &+ offset, body)
+    }
+
     /// The comparison bound from the tolerance table for the forward results.
     public var tolerance: Tolerance { Tolerance.for(family, dtype: dtype) }
 

@@ -54,6 +54,8 @@ public struct Checker: Sendable {
     public var dtypes: Set<DType>?
     /// Repeats per case in perf mode (after one warm-up).
     public var repeats = 5
+    /// Added to every case's seed, to draw other inputs reproducibly.
+    public var seedOffset: UInt64 = 0
 
     /// A checker.
     public init(devices: [Device], mode: CheckMode = .test, ops: Set<String>? = nil, dtypes: Set<DType>? = nil) {
@@ -64,7 +66,7 @@ public struct Checker: Sendable {
     public var cases: [CheckCase] {
         Registry.cases.filter { c in
             (ops?.contains(c.op) ?? true) && (dtypes?.contains(c.dtype) ?? true) && (mode != .grad || c.differentiable)
-        }
+        }.map { $0.reseeded(by: seedOffset) }
     }
 
     /// The device a device's results are held against.

@@ -1,32 +1,42 @@
 import Kiln
 
-/// A backend that forwards every op to another one but makes one op's output slightly wrong: each element
-/// of its main output scaled by `1 + 4·rtol` of the dtype (integers: plus one). It proves the harness catches a
-/// faulty kernel; `kiln check` wraps the device under test in it when `KILN_FAULT=<op>` is set.
+/// A backend that forwards every op to another one except for one deliberate fault. It proves the harness
+/// catches a faulty kernel and reports a declined op; `kiln check` wraps the device under test in it when
+/// `KILN_FAULT=<op>` is set.
 public final class FaultInjectingBackend: Backend, @unchecked Sendable {
-    /// The backend whose results are passed through.
-    public let inner: any Backend
-    /// The name of the op to corrupt (`Op.name`).
-    public let faultyOp: String
-
-    /// Wraps `inner`, corrupting `faultyOp`.
-    public init(wrapping inner: any Backend, faultyOp: String) {
-        self.inner = inner
-        self.faultyOp = faultyOp
+    /// What goes wrong.
+    public enum Fault: Sendable {
+        /// The op's main output comes out slightly wrong: each element scaled by a factor a few times the
+        /// dtype's loosest tolerance away from 1 (1.001 for float32 and float64, 1.01 for float16, 1.0625 for
+        /// bfloat16; integers get one added) — the size of a wrong epsilon or a dropped term.
+        case wrongResult(String)
+        /// The op is declined by `supports(_:dtype:)`.
+        case declined(String)
     }
 
-    /// A device on `device`'s backend whose `op` is corrupted.
-    public static func device(wrapping device: Device, faultyOp op: String) -> Device {
-        Device(backend: FaultInjectingBackend(wrapping: device.backend, faultyOp: op))
+    /// The backend whose results are passed through.
+    public let inner: any Backend
+    /// The fault.
+    public let fault: Fault
+
+    /// Wraps `inner` with `fault` (ops named as `Op.name`).
+    public init(wrapping inner: any Backend, fault: Fault) {
+        self.inner = inner
+        self.fault = fault
+    }
+
+    /// A device on `device`'s backend whose op `name` returns slightly wrong results.
+    public static func device(wrapping device: Device, faultyOp name: String) -> Device {
+        Device(backend: FaultInjectingBackend(wrapping: device.backend, fault: .wrongResult(name)))
     }
 
     private func corrupt(_ op: Op, _ out: BufferView) {
-        guard op.name == faultyOp, out.count > 0 else { return }
+        guard case .wrongResult(let faultyOp) = fault, op.name == faultyOp, out.count > 0 else { return }
         let scalar = try! inner.allocate(byteCount: out.dtype.byteSize)
         let factorView = BufferView(buffer: scalar, layout: Layout(shape: out.shape, strides: out.shape.map { _ in 0 }), dtype: out.dtype)
         if out.dtype.isFloatingPoint {
-            let rtol: Double = switch out.dtype { case .float16: 1e-3; case .bfloat16: 1.6e-2; case .float64: 1e-12; default: 1.3e-6 }
-            inner.fill(factorView.with(layout: Layout(contiguous: [1])), value: 1 + 4 * rtol)
+            let error: Double = switch out.dtype { case .float16: 1e-2; case .bfloat16: 0.0625; default: 1e-3 }
+            inner.fill(factorView.with(layout: Layout(contiguous: [1])), value: 1 + error)
             inner.binary(.mul, out, factorView, out: out)
         } else {
             inner.fill(factorView.with(layout: Layout(contiguous: [1])), value: 1)
@@ -39,11 +49,14 @@ public final class FaultInjectingBackend: Backend, @unchecked Sendable {
     /// The inner backend's ordinal.
     public var ordinal: Int { inner.ordinal }
     /// The inner backend's name, marked.
-    public var name: String { "\(inner.name) with a fault in \(faultyOp)" }
+    public var name: String { "\(inner.name) with the fault \(fault)" }
     /// The inner backend's figures.
     public func memoryInfo() -> MemoryInfo { inner.memoryInfo() }
-    /// The inner backend's answer.
-    public func supports(_ op: Op, dtype: DType) -> Bool { inner.supports(op, dtype: dtype) }
+    /// The inner backend's answer, except for a declined op.
+    public func supports(_ op: Op, dtype: DType) -> Bool {
+        if case .declined(let name) = fault, op.name == name { return false }
+        return inner.supports(op, dtype: dtype)
+    }
     /// Forwarded.
     public func synchronize() throws { try inner.synchronize() }
     /// Forwarded.
