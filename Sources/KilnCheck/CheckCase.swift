@@ -1,3 +1,4 @@
+import Foundation
 import Kiln
 
 extension Device {
@@ -189,6 +190,23 @@ public struct CheckCase: Sendable, CustomStringConvertible {
             let (_, views) = inputs(on: device, trackingGradients: false)
             return body(views).map { Output(shape: $0.shape, values: $0.toArray(Double.self)) }
         } }
+    }
+
+    /// Milliseconds of each of `repeats` runs of the op on `device` after one warm-up, inputs prepared
+    /// beforehand and the device synchronised after each run (no host transfers timed); and the bytes of the
+    /// operands and outputs.
+    public func timings(on device: Device, repeats: Int) -> (milliseconds: [Double], bytes: Int) {
+        Device.withDefault(device) {
+            let (_, views) = inputs(on: device, trackingGradients: false)
+            let outputs = noGrad { body(views) }
+            let bytes = views.map { $0.count * $0.dtype.byteSize }.reduce(0, +) + outputs.map { $0.count * $0.dtype.byteSize }.reduce(0, +)
+            return ((0..<repeats).map { _ in
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = noGrad { body(views) }
+                try? device.synchronize()
+                return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            }, bytes)
+        }
     }
 
     /// The gradients of `Σ_k Σ output_k · w_k` (fixed pseudo-random weights) with respect to every

@@ -27,7 +27,7 @@ public struct CheckReport: Sendable {
 
     /// One line for a result: op, dtype, shapes, device, error, verdict (and what differed).
     public static func line(_ r: CaseResult) -> String {
-        let error = r.medianMilliseconds.map { String(format: "%.3f ms", $0) } ?? String(format: "%.3g", r.error)
+        let error = r.medianMilliseconds != nil ? r.detail : String(format: "%.3g", r.error)
         let verdict = r.status == .fail ? "FAIL (\(r.detail)) seed=\(r.testCase.seed)" : r.status.rawValue
         return "\(r.testCase.op)  \(r.testCase.dtype)  \(r.testCase.shapes)  \(r.device)  \(error)  \(verdict)"
     }

@@ -114,16 +114,10 @@ public struct Checker: Sendable {
         case .support:
             return [result(.pass)]
         case .perf:
-            _ = c.forward(on: device)
-            var times: [Double] = []
-            for _ in 0..<repeats {
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = c.forward(on: device)
-                try? device.synchronize()
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
+            let (times, bytes) = c.timings(on: device, repeats: repeats)
             let median = times.sorted()[times.count / 2]
-            return [result(.pass, 0, String(format: "%.3f ms", median), ms: median)]
+            let rate = String(format: "%.4f ms, %.2f GB/s", median, Double(bytes) / median / 1e6)
+            return [result(.pass, 0, rate, ms: median)]
         case .test, .grad:
             let reference = Self.reference(for: device)
             let run = { (d: Device) in mode == .test ? c.forward(on: d) : c.gradients(on: d) }

@@ -106,7 +106,7 @@ public enum Registry {
                                        ([1, 6], [5, 1]), ([2, 3, 4, 5], [3, 1, 5]), ([65, 129], [129])]
         for op in BinaryOp.allCases {
             let types = floatTypes + (op.acceptsIntegers ? [.int32, .int64] : [])
-            for dtype in types { for (sa, sb) in pairs { for layouts in [(OperandLayout.contiguous, OperandLayout.contiguous), (.transposed, .strided)] {
+            for dtype in types { for (sa, sb) in pairs { for layouts in [(OperandLayout.contiguous, OperandLayout.contiguous), (.transposed, .strided), (.expanded, .transposed)] {
                 if sa.isEmpty && layouts.0 != .contiguous || sb.isEmpty && layouts.1 != .contiguous { continue }
                 let values: Operand.Values = !dtype.isFloatingPoint ? .indices(50) : op == .pow ? .uniform(0.2, 2) : .uniform(-3, 3)
                 let bValues: Operand.Values = op == .div && dtype.isFloatingPoint ? .uniform(0.5, 3) : values
