@@ -81,18 +81,6 @@ enum CPUIndexing {
         }
     }
 
-    /// Steps `position` to the next row-major index of `shape`.
-    @inline(__always)
-    private static func advance(_ position: inout [Int], in shape: [Int]) {
-        var d = shape.count - 1
-        while d >= 0 {
-            position[d] += 1
-            if position[d] < shape[d] { return }
-            position[d] = 0
-            d -= 1
-        }
-    }
-
     /// Stops unless `indices` fits inside `target` on every axis but `axis`.
     private static func checkShapes(_ op: String, _ indices: [Int], _ target: [Int], _ axis: Int) {
         require(indices.count == target.count && indices.indices.allSatisfy { $0 == axis || indices[$0] <= target[$0] },
@@ -111,7 +99,7 @@ enum CPUIndexing {
                     var offset = 0
                     for d in shape.indices { offset += (d == axis ? Int(index[j]) : position[d]) * xStrides[d] }
                     dst[j] = src[offset]
-                    advance(&position, in: shape)
+                    Shape.increment(&position, within: shape)
                 }
             }
         }
@@ -138,7 +126,7 @@ enum CPUIndexing {
                     var offset = 0
                     for d in shape.indices { offset += (d == axis ? Int(index[j]) : position[d]) * outStrides[d] }
                     dst[offset] += src[j]
-                    advance(&position, in: shape)
+                    Shape.increment(&position, within: shape)
                 }
             }
         }

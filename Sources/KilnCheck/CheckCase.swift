@@ -104,12 +104,15 @@ public struct Operand: Sendable {
     }
 }
 
-/// SplitMix64: the harness's input generator, independent of the library's Philox stream.
-struct SplitMix64 {
+/// SplitMix64: the harness's (and the tests') input generator, independent of the library's Philox stream.
+public struct SplitMix64: Sendable {
     private var state: UInt64
-    init(_ seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    /// A generator starting from `seed`.
+    public init(_ seed: UInt64) { state = seed }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -117,7 +120,8 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 
-    mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * Double(next() >> 11) * 0x1p-53 }
+    /// A uniform value in `[low, high)` with 53 random bits.
+    public mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * Double(next() >> 11) * 0x1p-53 }
 }
 
 /// An output brought back to the host.

@@ -76,13 +76,7 @@ func indices(of shape: [Int]) -> [[Int]] {
     var index = [Int](repeating: 0, count: shape.count)
     for _ in 0..<count {
         result.append(index)
-        var axis = shape.count - 1
-        while axis >= 0 {
-            index[axis] += 1
-            if index[axis] < shape[axis] { break }
-            index[axis] = 0
-            axis -= 1
-        }
+        Shape.increment(&index, within: shape)
     }
     return result
 }

@@ -31,8 +31,8 @@ public enum Registry {
         op.utf8.reduce(UInt64(1469598103934665603)) { ($0 ^ UInt64($1)) &* 1099511628211 } &+ UInt64(index)
     }
 
-    /// The unary function a name stands for in the front-end.
-    static func apply(_ op: UnaryOp, _ x: Tensor) -> Tensor {
+    /// The front-end function for a unary op.
+    public static func apply(_ op: UnaryOp, _ x: Tensor) -> Tensor {
         switch op {
         case .neg: -x
         case .abs: x.abs()
@@ -58,7 +58,8 @@ public enum Registry {
         }
     }
 
-    static func apply(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
+    /// The front-end function for a binary op.
+    public static func apply(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
         switch op {
         case .add: a + b
         case .sub: a - b
@@ -70,7 +71,8 @@ public enum Registry {
         }
     }
 
-    static func apply(_ op: CompareOp, _ a: Tensor, _ b: Tensor) -> Tensor {
+    /// The front-end operator for a comparison.
+    public static func apply(_ op: CompareOp, _ a: Tensor, _ b: Tensor) -> Tensor {
         switch op {
         case .eq: a .== b
         case .ne: a .!= b

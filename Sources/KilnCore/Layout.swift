@@ -170,6 +170,18 @@ public enum Shape {
         return result
     }
 
+    /// Steps a row-major multi-index to the next position of `shape` (wrapping to all zeros after the last).
+    @inlinable
+    public static func increment(_ index: inout [Int], within shape: [Int]) {
+        var axis = shape.count - 1
+        while axis >= 0 {
+            index[axis] += 1
+            if index[axis] < shape[axis] { return }
+            index[axis] = 0
+            axis -= 1
+        }
+    }
+
     /// `axis` made non-negative for a tensor of `rank` axes (Python-style negative axes count from the end).
     public static func normalize(axis: Int, rank: Int, op: String) -> Int {
         let a = axis < 0 ? axis + rank : axis

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Kiln
+import KilnCheck
 
 @Suite struct FusedLayerTests {
     @Test(arguments: [[4, 7], [2, 3, 33], [1, 1], [5, 1024]], [true, false])
@@ -83,50 +84,36 @@ import Kiln
     }
 }
 
+/// Closed forms of the fused updates after one or two steps, on the CPU and on the reference (the harness
+/// holds the CPU against the reference for many more settings and steps).
 @Suite struct OptimizerStepTests {
-    @Test(arguments: [SGDParameters(learningRate: 0.1), SGDParameters(learningRate: 0.05, momentum: 0.9),
-                      SGDParameters(learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01),
-                      SGDParameters(learningRate: 0.05, momentum: 0.8, weightDecay: 0.1, nesterov: true)])
-    func sgdFollowsPyTorch(_ h: SGDParameters) {
-        var w = Ref.random([37], seed: 101).values, buffer = [Double](repeating: 0, count: 37)
-        let p = Tensor(w), momentum = Tensor.zeros([37], dtype: .float64)
-        for step in 0..<4 {
-            let g = Ref.random([37], seed: 102 + UInt64(step)).values
-            FusedUpdate.sgd(parameter: p, gradient: Tensor(g), momentumBuffer: momentum, parameters: h, isFirstStep: step == 0)
-            for i in 0..<37 {
-                var d = g[i] + h.weightDecay * w[i]
-                if h.momentum != 0 {
-                    buffer[i] = step == 0 ? d : h.momentum * buffer[i] + (1 - h.dampening) * d
-                    d = h.nesterov ? d + h.momentum * buffer[i] : buffer[i]
-                }
-                w[i] -= h.learningRate * d
-            }
-        }
-        #expect(mismatch(p, Ref([37], w), rtol: 1e-12, atol: 1e-12) == nil)
+    @Test(arguments: [Device.cpu, .reference])
+    func sgdMomentumAfterTwoSteps(_ device: Device) {
+        let w = Tensor([1, -2] as [Double], device: device), buffer = Tensor.zeros([2], dtype: .float64, device: device)
+        let g1 = Tensor([0.5, 0.25] as [Double], device: device), g2 = Tensor([-1, 2] as [Double], device: device)
+        let h = SGDParameters(learningRate: 0.1, momentum: 0.9, dampening: 0.5)
+        FusedUpdate.sgd(parameter: w, gradient: g1, momentumBuffer: buffer, parameters: h, isFirstStep: true)
+        FusedUpdate.sgd(parameter: w, gradient: g2, momentumBuffer: buffer, parameters: h, isFirstStep: false)
+        // buffer₁ = g₁; buffer₂ = 0.9·g₁ + 0.5·g₂; w₂ = w₀ - 0.1·(buffer₁ + buffer₂).
+        #expect(mismatch(buffer, Ref([2], [0.45 - 0.5, 0.225 + 1]), rtol: 1e-15, atol: 1e-15) == nil)
+        #expect(mismatch(w, Ref([2], [1 - 0.1 * (0.5 - 0.05), -2 - 0.1 * (0.25 + 1.225)]), rtol: 1e-15, atol: 1e-15) == nil)
     }
 
-    @Test(arguments: [AdamParameters(), AdamParameters(learningRate: 0.01, weightDecay: 0.1),
-                      AdamParameters(learningRate: 0.01, beta1: 0.8, beta2: 0.99, weightDecay: 0.1, decoupledWeightDecay: true)],
-          [DType.float32, .float64])
-    func adamFollowsPyTorch(_ h: AdamParameters, _ dtype: DType) {
-        var w = Ref.random([53], seed: 111).values
-        var m = [Double](repeating: 0, count: 53), v = m
-        let p = Tensor(w).to(dtype), m1 = Tensor.zeros([53], dtype: dtype), m2 = Tensor.zeros([53], dtype: dtype)
-        for step in 1...5 {
-            let g = Ref.random([53], seed: 112 + UInt64(step)).values
-            FusedUpdate.adam(parameter: p, gradient: Tensor(g).to(dtype), firstMoment: m1, secondMoment: m2,
-                             parameters: h, step: step)
-            for i in 0..<53 {
-                var d = g[i]
-                if h.decoupledWeightDecay { w[i] *= 1 - h.learningRate * h.weightDecay } else { d += h.weightDecay * w[i] }
-                m[i] = h.beta1 * m[i] + (1 - h.beta1) * d
-                v[i] = h.beta2 * v[i] + (1 - h.beta2) * d * d
-                let mHat = m[i] / (1 - Foundation.pow(h.beta1, Double(step)))
-                let vHat = v[i] / (1 - Foundation.pow(h.beta2, Double(step)))
-                w[i] -= h.learningRate * mHat / (vHat.squareRoot() + h.epsilon)
-            }
+    @Test(arguments: [Device.cpu, .reference], [false, true])
+    func adamFirstStepMovesByTheLearningRate(_ device: Device, _ decoupled: Bool) {
+        // After one step m̂ = g and v̂ = g², so the update is lr·g/(|g| + ε) ≈ lr·sign(g), plus the weight decay.
+        let w = Tensor([1, -2, 3] as [Double], device: device), g = Tensor([0.3, -4, 1e-3] as [Double], device: device)
+        let (m, v) = (Tensor.zeros([3], dtype: .float64, device: device), Tensor.zeros([3], dtype: .float64, device: device))
+        let h = AdamParameters(learningRate: 0.01, epsilon: 1e-8, weightDecay: decoupled ? 0.5 : 0, decoupledWeightDecay: decoupled)
+        FusedUpdate.adam(parameter: w, gradient: g, firstMoment: m, secondMoment: v, parameters: h, step: 1)
+        let gs: [Double] = [0.3, -4, 1e-3], w0: [Double] = [1, -2, 3]
+        let shrink: Double = decoupled ? 1 - 0.01 * 0.5 : 1
+        let expected: [Double] = (0..<3).map { i in
+            let step: Double = 0.01 * gs[i] / (Swift.abs(gs[i]) + 1e-8)
+            return w0[i] * shrink - step
         }
-        let (rtol, atol) = dtype == .float64 ? (1e-10, 1e-12) : (1e-5, 1e-6)
-        #expect(mismatch(p, Ref([53], w), rtol: rtol, atol: atol) == nil)
+        #expect(mismatch(w, Ref([3], expected), rtol: 1e-12, atol: 1e-14) == nil)
+        #expect(mismatch(m, Ref([3], gs.map { 0.1 * $0 }), rtol: 1e-15, atol: 0) == nil)
+        #expect(mismatch(v, Ref([3], gs.map { 0.001 * $0 * $0 }), rtol: 1e-12, atol: 0) == nil)
     }
 }

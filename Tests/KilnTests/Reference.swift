@@ -1,22 +1,6 @@
 import Foundation
 import Kiln
-
-/// SplitMix64: the tests' own random numbers, independent of the library's Philox generator.
-struct SplitMix64 {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func uniform(_ low: Double, _ high: Double) -> Double {
-        low + (high - low) * Double(next() >> 11) * 0x1p-53
-    }
-}
+import KilnCheck
 
 /// A Float64 n-dimensional array computed with naive loops: the independent reference the tests compare
 /// tensors against.
@@ -32,7 +16,7 @@ struct Ref: CustomStringConvertible {
 
     /// Uniform random values in [low, high), never exactly zero.
     static func random(_ shape: [Int], seed: UInt64, low: Double = -2, high: Double = 2) -> Ref {
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed)
         return Ref(shape, (0..<shape.reduce(1, *)).map { _ in
             var v = 0.0
             while v == 0 { v = rng.uniform(low, high) }
