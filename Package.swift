@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "KilnCore", targets: ["KilnCore"]),
         .library(name: "KilnCPU", targets: ["KilnCPU"]),
         .library(name: "KilnCheck", targets: ["KilnCheck"]),
+        .library(name: "KilnNN", targets: ["KilnNN"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
     targets: [
@@ -24,7 +25,8 @@ let package = Package(
         .target(name: "KilnCPU", dependencies: ["KilnCore"]),
         .target(name: "Kiln", dependencies: ["KilnCore", "KilnCPU"]),
         .target(name: "KilnCheck", dependencies: ["Kiln"]),
+        .target(name: "KilnNN", dependencies: ["Kiln"]),
         .executableTarget(name: "kiln", dependencies: ["Kiln", "KilnCheck"]),
-        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore", "KilnCheck"]),
+        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore", "KilnCheck", "KilnNN"]),
     ]
 )

@@ -8,13 +8,13 @@
 /// in-place writes need one thread at a time.
 public final class Tensor: @unchecked Sendable {
     /// The device the tensor's memory is on.
-    public let device: Device
+    public private(set) var device: Device
     /// The memory (shared by views).
-    let buffer: any DeviceBuffer
+    private(set) var buffer: any DeviceBuffer
     /// Where the elements sit in the buffer.
-    public let layout: Layout
+    public private(set) var layout: Layout
     /// The element type.
-    public let dtype: DType
+    public private(set) var dtype: DType
     /// Whether gradients flow into this tensor: set on leaves you want `grad` for; outputs of ops on such
     /// tensors get it automatically while gradient recording is on.
     public var requiresGrad: Bool {
@@ -52,6 +52,17 @@ public final class Tensor: @unchecked Sendable {
     /// Another tensor object over the same memory with a new layout (no autograd history).
     func aliasing(_ layout: Layout) -> Tensor {
         Tensor(buffer: buffer, layout: layout, dtype: dtype, device: device)
+    }
+
+    /// Makes this tensor object hold `other`'s memory, layout, dtype and device, keeping its identity (so
+    /// modules and optimizers that hold it see the change): how a module moves its parameters between devices
+    /// and dtypes, as PyTorch's `param.data = …`. Its gradient is dropped.
+    package func replaceStorage(with other: Tensor) {
+        buffer = other.buffer
+        layout = other.layout
+        dtype = other.dtype
+        device = other.device
+        grad = nil
     }
 
     /// The backend operand for this tensor.

@@ -1,0 +1,142 @@
+import Kiln
+
+/// A neural-network building block: a class whose stored `Tensor` properties are its parameters and whose stored
+/// `Module` properties (alone, in arrays or in optionals) are its children. Names are discovered from the
+/// structure and spelled as PyTorch spells them — property names in snake_case joined by dots, array elements by
+/// index (`fc1.weight`, `blocks.0.attn.qkv.bias`) — so weights move between Kiln and PyTorch by name.
+///
+/// Subclasses list non-trainable state (running statistics) in `bufferNames`; such tensors are saved and moved
+/// with the module but never handed to an optimizer.
+open class Module {
+    /// Whether the module (and its children) behave as in training (dropout active, batch statistics).
+    public private(set) var isTraining = true
+    /// Names (properties' own names, as written in Swift) of this module's tensors that are buffers, not parameters.
+    open var bufferNames: Set<String> { [] }
+    private var frozen: Set<String> = []
+
+    /// A module with no parameters of its own.
+    public init() {}
+
+    /// The tensors and children of this module, in declaration order, with their dotted names.
+    private func entries() -> [(name: String, value: Any)] {
+        var result: [(String, Any)] = []
+        var mirror: Mirror? = Mirror(reflecting: self)
+        var levels: [Mirror] = []
+        while let m = mirror { levels.append(m); mirror = m.superclassMirror }
+        for m in levels.reversed() {
+            for child in m.children {
+                guard let label = child.label, !label.hasPrefix("$") else { continue }
+                result.append((Module.snakeCase(label.hasPrefix("_") ? String(label.dropFirst()) : label), child.value))
+            }
+        }
+        return result
+    }
+
+    /// `camelCase` → `camel_case`.
+    static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for character in name {
+            if character.isUppercase {
+                if !out.isEmpty { out.append("_") }
+                out.append(contentsOf: character.lowercased())
+            } else {
+                out.append(character)
+            }
+        }
+        return out
+    }
+
+    /// This module's direct children with their names (array elements named by index).
+    open func children() -> [(name: String, module: Module)] {
+        entries().flatMap { name, value -> [(String, Module)] in
+            if let module = value as? Module { return [(name, module)] }
+            if let modules = value as? [Module] { return modules.enumerated().map { ("\(name).\($0.offset)", $0.element) } }
+            if let optional = value as? Module?, let module = optional { return [(name, module)] }
+            return []
+        }
+    }
+
+    /// Every tensor of the module tree — parameters and buffers — with its dotted name.
+    public func namedTensors() -> [(name: String, tensor: Tensor, isBuffer: Bool)] {
+        let buffers = Set(bufferNames.map(Module.snakeCase))
+        var result: [(String, Tensor, Bool)] = []
+        for (name, value) in entries() {
+            if let t = value as? Tensor {
+                result.append((name, t, buffers.contains(name)))
+            } else if let optional = value as? Tensor?, let t = optional {
+                result.append((name, t, buffers.contains(name)))
+            }
+        }
+        for (prefix, child) in children() {
+            result += child.namedTensors().map { ("\(prefix).\($0.name)", $0.tensor, $0.isBuffer) }
+        }
+        return result
+    }
+
+    /// The parameters (not buffers) with their dotted names.
+    public func namedParameters() -> [(name: String, tensor: Tensor)] {
+        namedTensors().filter { !$0.isBuffer }.map { ($0.name, $0.tensor) }
+    }
+
+    /// The parameters, in a stable order.
+    public func parameters() -> [Tensor] { namedParameters().map(\.tensor) }
+
+    /// The parameters an optimizer should update: those not frozen.
+    public func trainableParameters() -> [(name: String, tensor: Tensor)] {
+        namedParameters().filter { $0.tensor.requiresGrad }
+    }
+
+    /// The number of scalar parameters.
+    public var parameterCount: Int { parameters().map(\.count).reduce(0, +) }
+
+    /// Stops gradients for every parameter (or those whose dotted name starts with one of `prefixes`).
+    public func freeze(_ prefixes: [String] = []) { setTrainable(false, prefixes) }
+
+    /// Lets gradients flow again into every parameter (or those under `prefixes`).
+    public func unfreeze(_ prefixes: [String] = []) { setTrainable(true, prefixes) }
+
+    private func setTrainable(_ flag: Bool, _ prefixes: [String]) {
+        for (name, t) in namedParameters() where prefixes.isEmpty || prefixes.contains(where: { name.hasPrefix($0) }) {
+            t.requiresGrad = flag
+        }
+    }
+
+    /// Puts the module tree in training mode.
+    public func train() { setMode(true) }
+
+    /// Puts the module tree in evaluation mode.
+    public func eval() { setMode(false) }
+
+    private func setMode(_ training: Bool) {
+        isTraining = training
+        children().forEach { $0.module.setMode(training) }
+    }
+
+    /// Clears every parameter's gradient.
+    public func zeroGrad() { parameters().forEach { $0.zeroGrad() } }
+
+    /// Copies every tensor to `device` or converts floating-point tensors to `dtype`, in place (the module's
+    /// tensors are replaced by the converted ones).
+    public func to(_ device: Device) { convert { $0.to(device) } }
+
+    /// Converts floating-point parameters and buffers to `dtype`.
+    public func to(_ dtype: DType) { convert { $0.dtype.isFloatingPoint ? $0.to(dtype) : $0 } }
+
+    private func convert(_ transform: (Tensor) -> Tensor) {
+        for (_, t, _) in namedTensors() {
+            let converted = noGrad { transform(t.detached()) }
+            if converted.device == t.device && converted.dtype == t.dtype { continue }
+            t.replaceStorage(with: converted)
+        }
+    }
+
+    /// A readable summary: one line per tensor with its shape and dtype, and the parameter count.
+    public var summary: String {
+        var lines = ["\(type(of: self))"]
+        for (name, t, isBuffer) in namedTensors() {
+            lines.append("  \(name)  \(t.shape)  \(t.dtype)\(isBuffer ? "  (buffer)" : t.requiresGrad ? "" : "  (frozen)")")
+        }
+        lines.append("\(parameterCount) parameters")
+        return lines.joined(separator: "\n")
+    }
+}
