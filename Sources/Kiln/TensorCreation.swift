@@ -4,15 +4,27 @@ extension Tensor {
         let shape = shape ?? [values.count]
         require(shape.reduce(1, *) == values.count,
                      "Tensor: \(values.count) values do not fill shape \(shape) (\(shape.reduce(1, *)) elements)")
-        let t = Tensor.uninitialized(shape, dtype: T.dtype, device: device)
-        values.withUnsafeBytes { bytes in
-            do {
-                try device.backend.copy(fromHost: bytes, to: t.buffer, byteOffset: 0)
-            } catch {
-                fatalError("Tensor: copying \(shape) \(T.dtype) to \(device): \(error)")
-            }
-        }
+        let t = values.withUnsafeBytes { Tensor.fromHost($0, shape: shape, dtype: T.dtype, device: device) }
         self.init(buffer: t.buffer, layout: t.layout, dtype: t.dtype, device: device)
+    }
+
+    /// A tensor whose elements are `bytes`: little-endian values of `dtype` in row-major order (as files store them).
+    public convenience init(bytes: [UInt8], shape: [Int], dtype: DType, device: Device = .default) {
+        require(bytes.count == shape.reduce(1, *) * dtype.byteSize,
+                "Tensor: \(bytes.count) bytes do not hold shape \(shape) of \(dtype)")
+        let t = bytes.withUnsafeBytes { Tensor.fromHost($0, shape: shape, dtype: dtype, device: device) }
+        self.init(buffer: t.buffer, layout: t.layout, dtype: t.dtype, device: device)
+    }
+
+    /// A new tensor holding host bytes.
+    private static func fromHost(_ bytes: UnsafeRawBufferPointer, shape: [Int], dtype: DType, device: Device) -> Tensor {
+        let t = Tensor.uninitialized(shape, dtype: dtype, device: device)
+        do {
+            try device.backend.copy(fromHost: bytes, to: t.buffer, byteOffset: 0)
+        } catch {
+            fatalError("Tensor: copying \(shape) \(dtype) to \(device): \(error)")
+        }
+        return t
     }
 
     /// A 0-dimensional tensor holding `value`.

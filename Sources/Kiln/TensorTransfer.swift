@@ -31,8 +31,15 @@ extension Tensor {
 
     /// The elements in row-major order, converted to `T`.
     public func toArray<T: TensorElement>(_ type: T.Type = T.self) -> [T] {
-        let source = (dtype == T.dtype ? self : noGrad { to(T.dtype) }).contiguous()
-        let count = source.count
+        (dtype == T.dtype ? self : noGrad { to(T.dtype) }).hostCopy(T.self, count: count)
+    }
+
+    /// The elements' bytes in row-major order, little-endian, as files store them.
+    public func bytes() -> [UInt8] { hostCopy(UInt8.self, count: count * dtype.byteSize) }
+
+    /// The contiguous form's memory read to the host as `count` values of `T`.
+    private func hostCopy<T>(_ type: T.Type, count: Int) -> [T] {
+        let source = noGrad { contiguous() }
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             do {
                 try source.device.backend.copy(toHost: UnsafeMutableRawBufferPointer(buffer), from: source.buffer,
