@@ -127,15 +127,18 @@ public final class LayerNorm: Module, UnaryLayer {
 public final class Dropout: Module, UnaryLayer {
     /// The probability of zeroing an element.
     public let probability: Double
+    /// Where the masks come from.
+    public let generator: RandomGenerator
 
-    /// Dropout with probability `p`.
-    public init(_ p: Double = 0.5) {
+    /// Dropout with probability `p`, drawing masks from `generator`.
+    public init(_ p: Double = 0.5, generator: RandomGenerator = .default) {
         probability = p
+        self.generator = generator
         super.init()
     }
 
     /// Drops elements of `x` when training.
-    public func callAsFunction(_ x: Tensor) -> Tensor { dropout(x, p: probability, training: isTraining) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { dropout(x, p: probability, training: isTraining, generator: generator) }
 }
 
 /// Merges the axes `start...end` into one (default: all but the batch axis).

@@ -168,3 +168,54 @@ extension SafetensorsError {
         }
     }
 }
+
+@Suite struct CheckpointTests {
+    /// Six steps in one go, against three steps, a save, a fresh model, optimizer and generator, a load, and three
+    /// more: the losses of the last three steps must be bit-identical (dropout draws from the restored stream).
+    @Test func resumingContinuesExactly() throws {
+        let directory = temporaryPath("checkpoint")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let x = Tensor.normal([16, 6], generator: RandomGenerator(seed: 1)), labels = Tensor((0..<16).map { Int64($0 % 3) })
+        func make(_ generator: RandomGenerator) -> (Sequential, AdamW) {
+            let model = Sequential([Linear(6, 12), ReLU(), Dropout(0.2, generator: generator), Linear(12, 3)])
+            return (model, AdamW(learningRate: 0.01))
+        }
+        func train(_ model: Sequential, _ optimizer: AdamW, steps: Int) -> [Float] {
+            (0..<steps).map { _ in
+                model.zeroGrad()
+                let loss = crossEntropy(logits: model(x), targets: labels)
+                loss.backward()
+                optimizer.update(model: model)
+                return loss.item(Float.self)
+            }
+        }
+        let g1 = RandomGenerator(seed: 5)
+        let (m1, o1) = make(g1)
+        let initial = m1.namedTensors().map { ($0.name, $0.tensor.copied()) }
+        let straight = train(m1, o1, steps: 6)
+
+        let g2 = RandomGenerator(seed: 5)
+        let (m2, o2) = make(g2)
+        noGrad { for ((_, t), (_, v)) in zip(m2.namedTensors().map { ($0.name, $0.tensor) }, initial) { t.assign(v) } }
+        let firstHalf = train(m2, o2, steps: 3)
+        try Checkpoint.save(model: m2, optimizer: o2, step: 3, generator: g2, metadata: ["note": "half"], to: directory)
+
+        let g3 = RandomGenerator(seed: 999)
+        let (m3, o3) = make(g3)
+        let (step, metadata) = try Checkpoint.load(model: m3, optimizer: o3, generator: g3, from: directory)
+        #expect(step == 3 && metadata == ["note": "half"] && o3.step == 3)
+        let secondHalf = train(m3, o3, steps: 3)
+        #expect(firstHalf + secondHalf == straight)
+    }
+
+    @Test func aCheckpointForAnotherModelIsRejectedUntouched() throws {
+        let directory = temporaryPath("checkpoint")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Checkpoint.save(model: TinyMLP(3, 4, 2), optimizer: nil, step: 1, generator: RandomGenerator(seed: 0), to: directory)
+        let other = TinyMLP(3, 8, 2)
+        let before = other.parameters().map { $0.toArray(Float.self) }
+        #expect(throws: SafetensorsError.self) { try Checkpoint.load(model: other, optimizer: nil, from: directory) }
+        #expect(other.parameters().map { $0.toArray(Float.self) } == before)
+        #expect(throws: SafetensorsError.self) { try Checkpoint.load(model: TinyMLP(3, 4, 2), optimizer: SGD(learningRate: 1), from: directory) }
+    }
+}
