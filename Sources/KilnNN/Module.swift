@@ -56,17 +56,20 @@ open class Module {
         }
     }
 
+    /// This module's own tensors (not its children's) with their names: by default its stored `Tensor`
+    /// properties; a module whose tensors live in collections (an RNN's per-layer weights) overrides this.
+    open func ownTensors() -> [(name: String, tensor: Tensor)] {
+        entries().compactMap { name, value in
+            if let t = value as? Tensor { return (name, t) }
+            if let optional = value as? Tensor?, let t = optional { return (name, t) }
+            return nil
+        }
+    }
+
     /// Every tensor of the module tree — parameters and buffers — with its dotted name.
     public func namedTensors() -> [(name: String, tensor: Tensor, isBuffer: Bool)] {
         let buffers = Set(bufferNames.map(Module.snakeCase))
-        var result: [(String, Tensor, Bool)] = []
-        for (name, value) in entries() {
-            if let t = value as? Tensor {
-                result.append((name, t, buffers.contains(name)))
-            } else if let optional = value as? Tensor?, let t = optional {
-                result.append((name, t, buffers.contains(name)))
-            }
-        }
+        var result: [(String, Tensor, Bool)] = ownTensors().map { ($0.name, $0.tensor, buffers.contains($0.name)) }
         for (prefix, child) in children() {
             result += child.namedTensors().map { ("\(prefix).\($0.name)", $0.tensor, $0.isBuffer) }
         }
