@@ -8,8 +8,18 @@ public final class RandomGenerator: Sendable {
     /// A generator at the start of the stream of `seed`.
     public init(seed: UInt64) { state = Mutex(RandomStream(seed: seed, offset: 0)) }
 
-    /// The process-wide generator used when none is passed (seed 0 until `seed(_:)` is called).
-    public static let `default` = RandomGenerator(seed: 0)
+    private static let global = RandomGenerator(seed: 0)
+    @TaskLocal private static var scoped: RandomGenerator?
+
+    /// The generator used when none is passed: the innermost `withDefault` scope's, else the process-wide one
+    /// (seed 0 until `seed(_:)` is called on it).
+    public static var `default`: RandomGenerator { scoped ?? global }
+
+    /// Runs `body` with `generator` as the default (for this task or thread), so that code which draws from the
+    /// default — layer initialisation, dropout — is reproducible even while other threads draw too.
+    public static func withDefault<R>(_ generator: RandomGenerator, _ body: () throws -> R) rethrows -> R {
+        try $scoped.withValue(generator, operation: body)
+    }
 
     /// Restarts the stream of `seed`.
     public func seed(_ seed: UInt64) { state.withLock { $0 = RandomStream(seed: seed, offset: 0) } }

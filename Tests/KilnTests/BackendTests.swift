@@ -25,14 +25,17 @@ import Kiln
     }
 
     @Test func memoryFiguresFollowAllocations() throws {
-        let backend = Device.cpu.backend
+        // Other tests allocate at the same time, so the figures are compared with a 64 MB margin around a
+        // 512 MB buffer (address space only: it is never touched).
+        let backend = Device.cpu.backend, size = 512 << 20, margin = 64 << 20
         let before = backend.memoryInfo()
-        var buffer: (any DeviceBuffer)? = try backend.allocate(byteCount: 1 << 20)
-        #expect(backend.memoryInfo().allocated >= before.allocated + (1 << 20))
-        #expect(backend.memoryInfo().peak >= before.allocated + (1 << 20))
-        #expect(buffer?.byteCount == 1 << 20)
+        var buffer: (any DeviceBuffer)? = try backend.allocate(byteCount: size)
+        let during = backend.memoryInfo()
+        #expect(during.allocated >= before.allocated + size - margin)
+        #expect(during.peak >= during.allocated - margin)
+        #expect(buffer?.byteCount == size)
         buffer = nil
-        #expect(backend.memoryInfo().allocated < before.allocated + (1 << 20))
+        #expect(backend.memoryInfo().allocated <= during.allocated - size + margin)
         #expect(Device.cpu.name.hasPrefix("cpu ("))
         try Device.cpu.synchronize()
     }
