@@ -50,7 +50,9 @@ public final class Linear: Module, UnaryLayer {
 
     /// Applies the affine map to the last axis of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = x.matmul(weight.T)
+        let (operands, restore) = MixedPrecision.castForProduct([x, weight])
+        var y = operands[0].matmul(operands[1].T)
+        if let restore { y = y.to(restore) }
         return bias.map { y + $0 } ?? y
     }
 }
@@ -83,7 +85,10 @@ public final class Conv2d: Module, UnaryLayer {
 
     /// Convolves `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        let (operands, restore) = MixedPrecision.castForProduct([x, weight])
+        var y = conv2d(operands[0], weight: operands[1], stride: stride, padding: padding, dilation: dilation, groups: groups)
+        if let restore { y = y.to(restore) }
+        return bias.map { y + $0.reshaped([1, -1, 1, 1]) } ?? y
     }
 }
 

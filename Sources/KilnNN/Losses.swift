@@ -49,3 +49,23 @@ public func klDivLoss(logProbabilities: Tensor, target: Tensor, reduction: LossR
     case .mean: return terms.sum() / Double(Swift.max(terms.shape.first ?? 1, 1))
     }
 }
+
+/// Cross-entropy against target probabilities (soft labels) over the last axis: `-Σ p·log softmax(logits)`,
+/// with optional label smoothing of the targets (`(1-ε)·p + ε/classes`).
+public func crossEntropy(logits: Tensor, probabilities: Tensor, labelSmoothing: Double = 0,
+                         reduction: LossReduction = .mean) -> Tensor {
+    require(logits.shape == probabilities.shape, "crossEntropy: logits \(logits.shape) and probabilities \(probabilities.shape) differ")
+    let classes = Double(logits.shape.last ?? 1)
+    let targets = labelSmoothing == 0 ? probabilities : probabilities * (1 - labelSmoothing) + labelSmoothing / classes
+    return reduce(-(targets * logits.logSoftmax(axis: -1)).sum(axis: -1), reduction)
+}
+
+/// The L2 penalty `Σ w²` over `parameters` (add `λ/2 ·` it to a loss for weight decay by gradient).
+public func l2Penalty(_ parameters: [Tensor]) -> Tensor {
+    parameters.map { $0.square().sum() }.reduce(Tensor.zeros([], dtype: parameters.first?.dtype ?? .float32, device: parameters.first?.device ?? .default), +)
+}
+
+/// The L1 penalty `Σ |w|` over `parameters` (sparsity).
+public func l1Penalty(_ parameters: [Tensor]) -> Tensor {
+    parameters.map { $0.abs().sum() }.reduce(Tensor.zeros([], dtype: parameters.first?.dtype ?? .float32, device: parameters.first?.device ?? .default), +)
+}
