@@ -25,7 +25,8 @@ let package = Package(
         .target(name: "KilnCPU", dependencies: ["KilnCore"]),
         .target(name: "Kiln", dependencies: ["KilnCore", "KilnCPU"]),
         .target(name: "KilnCheck", dependencies: ["Kiln"]),
-        .target(name: "KilnNN", dependencies: ["Kiln"]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "KilnNN", dependencies: ["Kiln", "CZlib"]),
         .executableTarget(name: "kiln", dependencies: ["Kiln", "KilnCheck"]),
         .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore", "KilnCheck", "KilnNN"]),
     ]
