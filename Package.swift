@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "KilnCore"),
         .target(name: "KilnCPU", dependencies: ["KilnCore"]),
         .target(name: "Kiln", dependencies: ["KilnCore", "KilnCPU"]),
-        .target(name: "KilnCheck", dependencies: ["Kiln"]),
+        .target(name: "KilnCheck", dependencies: ["Kiln", "KilnNN"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "KilnNN", dependencies: ["Kiln", "CZlib"]),
         .executableTarget(name: "kiln", dependencies: ["Kiln", "KilnCheck"]),

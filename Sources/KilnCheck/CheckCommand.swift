@@ -8,7 +8,7 @@ public enum CheckCommand {
     kiln check — every op, forward and backward, on every device, against a reference
 
     usage: kiln check [--device cpu|cuda|all] [--op NAME…] [--dtype DTYPE…] [--mode test|grad|perf|support]
-                      [--seed N] [--json PATH] [--quiet]
+                      [--seed N] [--json PATH] [--quiet] [--models]
 
       --device   the devices under test (default all): the CPU is checked against the naive float64 reference
                  backend, every other device against the CPU
@@ -20,6 +20,8 @@ public enum CheckCommand {
       --seed     offsets every case's input seed (default 0), to draw fresh inputs reproducibly
       --json     also write {"cases":[…],"summary":{…}} to PATH
       --quiet    print failures, the summary and the table, not every passing case
+      --models   instead of op cases: train an MLP, a CNN, an LSTM classifier and a tiny GPT for 20 steps on
+                 each device and on its reference, and compare the losses step by step
 
     Environment: KILN_FAULT=<op> makes the device under test return slightly wrong results for that op (to see
     the harness catch it); KILN_NUM_THREADS sets the CPU backend's threads.
@@ -33,8 +35,9 @@ public enum CheckCommand {
             print(help)
             return 0
         }
-        let args = try Arguments(words, valued: ["device", "op", "dtype", "mode", "seed", "json"], flags: ["quiet"])
+        let args = try Arguments(words, valued: ["device", "op", "dtype", "mode", "seed", "json"], flags: ["quiet", "models"])
         let devices = try selectDevices(try args.value("device") ?? "all")
+        if args.flag("models") { return runModels(on: devices) }
         let modeName = try args.value("mode") ?? "test"
         guard let mode = CheckMode(rawValue: modeName) else {
             throw UsageError(description: "unknown mode '\(modeName)': expected test, grad, perf or support")
@@ -80,6 +83,21 @@ public enum CheckCommand {
             }
         }
         return report.failed > 0 ? 1 : 0
+    }
+
+    /// `--models`: one line per model and device, then a summary; status 1 when any model's losses disagree.
+    static func runModels(on devices: [Device]) -> Int32 {
+        var failed = 0, passed = 0
+        for device in devices {
+            for result in ModelCheck.run(on: device) {
+                let verdict = result.passed ? "pass" : "FAIL"
+                print("\(result.model)  \(result.device)  max relative loss difference \(String(format: "%.3g", result.error)) over \(result.losses.count) steps (tolerance \(ModelCheck.tolerance))  \(verdict)")
+                if !result.passed { print("    losses \(result.losses)\n    reference \(result.referenceLosses)") }
+                if result.passed { passed += 1 } else { failed += 1 }
+            }
+        }
+        print("\(passed) passed, \(failed) failed, 0 unsupported")
+        return failed > 0 ? 1 : 0
     }
 
     /// The devices `--device` names, wrapped for fault injection when `KILN_FAULT` is set.

@@ -55,6 +55,16 @@ import KilnCheck
         #expect(missed.isEmpty, "not caught: \(missed.map(CheckReport.line))")
     }
 
+    @Test func modelsTrainTheSameOnTheCPUAndTheReference() {
+        let results = ModelCheck.run(on: .cpu)
+        #expect(results.map(\.model) == ModelCheck.names)
+        for r in results { #expect(r.passed, "\(r.model): \(r.losses) vs \(r.referenceLosses)") }
+        // The losses fall: the models really train.
+        #expect(results.allSatisfy { $0.losses.last! < $0.losses.first! })
+        let faulty = ModelCheck.run(on: FaultInjectingBackend.device(wrapping: .cpu, faultyOp: "matmul"), models: ["mlp", "gpt"])
+        #expect(faulty.allSatisfy { !$0.passed })
+    }
+
     @Test func unsupportedOpsAreReportedNotPassed() {
         let declining = Device(backend: FaultInjectingBackend(wrapping: Device.cpu.backend, fault: .declined("exp")))
         let results = Checker(devices: [declining], ops: ["exp", "neg"], dtypes: [.float32]).run()
