@@ -117,3 +117,9 @@ public final class Conv1d: Module, UnaryLayer {
         return bias.map { y + $0.reshaped([1, -1, 1]) } ?? y
     }
 }
+
+/// Batch normalisation of `[batch, channels]` or `[batch, channels, length]` input (PyTorch's `BatchNorm1d`).
+public typealias BatchNorm1d = BatchNorm
+
+/// Batch normalisation of `[batch, channels, height, width]` input (PyTorch's `BatchNorm2d`).
+public typealias BatchNorm2d = BatchNorm
