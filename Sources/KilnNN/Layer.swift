@@ -161,32 +161,36 @@ public final class Flatten: Module, UnaryLayer {
     public func callAsFunction(_ x: Tensor) -> Tensor { x.flattened(start: start, end: end) }
 }
 
-/// 2-D max pooling.
-public final class MaxPool2d: Module, UnaryLayer {
+/// 2-D pooling with a window, a step (defaulting to the window) and padding.
+public class Pooling2d: Module, UnaryLayer {
     /// The window, step and padding.
     public let kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
+    let kind: PoolKind
 
-    /// A max-pooling layer; the stride defaults to the kernel.
-    public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
-        self.kernel = kernel; self.stride = stride; self.padding = padding
+    init(_ kind: PoolKind, kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)) {
+        self.kind = kind; self.kernel = kernel; self.stride = stride; self.padding = padding
         super.init()
     }
 
     /// Pools `x`.
-    public func callAsFunction(_ x: Tensor) -> Tensor { maxPool2d(x, kernel: kernel, stride: stride, padding: padding) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        kind == .max ? maxPool2d(x, kernel: kernel, stride: stride, padding: padding)
+                     : avgPool2d(x, kernel: kernel, stride: stride, padding: padding)
+    }
+}
+
+/// 2-D max pooling.
+public final class MaxPool2d: Pooling2d {
+    /// A max-pooling layer; the stride defaults to the kernel.
+    public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
+        super.init(.max, kernel: kernel, stride: stride, padding: padding)
+    }
 }
 
 /// 2-D average pooling (padding counted as zeros).
-public final class AvgPool2d: Module, UnaryLayer {
-    /// The window, step and padding.
-    public let kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int)
-
+public final class AvgPool2d: Pooling2d {
     /// An average-pooling layer; the stride defaults to the kernel.
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) {
-        self.kernel = kernel; self.stride = stride; self.padding = padding
-        super.init()
+        super.init(.average, kernel: kernel, stride: stride, padding: padding)
     }
-
-    /// Pools `x`.
-    public func callAsFunction(_ x: Tensor) -> Tensor { avgPool2d(x, kernel: kernel, stride: stride, padding: padding) }
 }

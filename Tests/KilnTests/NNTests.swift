@@ -201,35 +201,31 @@ final class TinyGPT: Module {
 }
 
 @Suite struct ModelsLearnTests {
+    /// The cross-entropy after `steps` Adam steps on one fixed batch.
+    static func fit(_ model: Sequential, _ x: Tensor, _ labels: Tensor, steps: Int) -> Float {
+        let optimizer = Adam(learningRate: 0.01)
+        for _ in 0..<steps {
+            model.zeroGrad()
+            crossEntropy(logits: model(x), targets: labels).backward()
+            optimizer.update(model: model)
+        }
+        return crossEntropy(logits: model(x), targets: labels).item(Float.self)
+    }
+
     @Test func mlpOverfitsAFixedBatch() {
         RandomGenerator.withDefault(RandomGenerator(seed: 11)) {
-            let g = RandomGenerator(seed: 11)
-            let x = Tensor.normal([16, 10], generator: g), labels = Tensor((0..<16).map { Int64($0 % 4) })
-            let model = Sequential([Linear(10, 32), ReLU(), Linear(32, 4)])
-            let optimizer = Adam(learningRate: 0.01)
-            for _ in 0..<200 {
-                model.zeroGrad()
-                crossEntropy(logits: model(x), targets: labels).backward()
-                optimizer.update(model: model)
-            }
-            #expect(crossEntropy(logits: model(x), targets: labels).item(Float.self) < 0.01)
+            let x = Tensor.normal([16, 10]), labels = Tensor((0..<16).map { Int64($0 % 4) })
+            #expect(Self.fit(Sequential([Linear(10, 32), ReLU(), Linear(32, 4)]), x, labels, steps: 200) < 0.01)
         }
     }
 
     @Test func cnnOverfitsAFixedBatch() {
         RandomGenerator.withDefault(RandomGenerator(seed: 12)) {
-            let g = RandomGenerator(seed: 12)
-            let x = Tensor.normal([8, 1, 12, 12], generator: g), labels = Tensor((0..<8).map { Int64($0 % 3) })
+            let x = Tensor.normal([8, 1, 12, 12]), labels = Tensor((0..<8).map { Int64($0 % 3) })
             let model = Sequential([Conv2d(1, 6, kernel: (3, 3), padding: (1, 1)), ReLU(), MaxPool2d(kernel: (2, 2)),
                                     Conv2d(6, 8, kernel: (3, 3), padding: (1, 1)), ReLU(), MaxPool2d(kernel: (2, 2)),
                                     Flatten(), Linear(8 * 3 * 3, 3)])
-            let optimizer = Adam(learningRate: 0.01)
-            for _ in 0..<150 {
-                model.zeroGrad()
-                crossEntropy(logits: model(x), targets: labels).backward()
-                optimizer.update(model: model)
-            }
-            #expect(crossEntropy(logits: model(x), targets: labels).item(Float.self) < 0.02)
+            #expect(Self.fit(model, x, labels, steps: 150) < 0.02)
         }
     }
 
