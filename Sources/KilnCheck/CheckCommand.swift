@@ -69,7 +69,7 @@ public enum CheckCommand {
                 if done == total { FileHandle.standardError.write("\n".data(using: .utf8)!) }
             }
         }
-        let report = CheckReport(results: results, selectedCases: total)
+        let report = CheckReport(results: results)
         print("")
         print(report.table)
         print("")

@@ -5,14 +5,9 @@ import Kiln
 public struct CheckReport: Sendable {
     /// Every result.
     public let results: [CaseResult]
-    /// The number of registry cases selected (for coverage).
-    public let selectedCases: Int
 
-    /// A report.
-    public init(results: [CaseResult], selectedCases: Int) {
-        self.results = results
-        self.selectedCases = selectedCases
-    }
+    /// A report of `results`.
+    public init(results: [CaseResult]) { self.results = results }
 
     /// Results that passed.
     public var passed: Int { results.filter { $0.status == .pass }.count }
