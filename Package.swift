@@ -5,7 +5,8 @@ import PackageDescription
 ///
 /// Module graph (arrows point at dependencies):
 ///
-///     KilnCore  <-  KilnCPU  <-  Kiln  <-  (KilnNN, KilnCheck, kiln)
+///     KilnCore  <-  KilnCPU  <-  Kiln  <-  KilnNN  <-  KilnCheck  <-  kiln
+///                                              (CZlib: the system zlib, for gzip-compressed data)
 ///
 /// `KilnCore` holds what every backend implements against: dtypes, layouts, the `Backend` protocol and its op
 /// vocabulary, and the Philox random stream. Backends never see a `Tensor`; `Kiln` holds `Tensor`, the op
