@@ -26,14 +26,14 @@ extension Tensor {
         let out = Tensor.uninitialized(shape, dtype: dtype, device: a.device)
         a.device.backend.binary(op, x.view(broadcastTo: shape, op: op.rawValue), y.view(broadcastTo: shape, op: op.rawValue),
                                 out: out.view)
-        let result = out.detached()
+        let result = op == .pow ? out.detached() : nil    // pow's backward reads its output; nothing else does
         return out.recorded(op.rawValue, [x, y]) { g in
             switch op {
             case .add: return [g, g]
             case .sub: return [g, -g]
             case .mul: return [g * y, g * x]
             case .div: return [g / y, -g * x / (y * y)]
-            case .pow: return [g * y * x.pow(y - 1), g * result * x.log()]
+            case .pow: return [g * y * x.pow(y - 1), g * result! * x.log()]
             case .maximum, .minimum:
                 let wins = op == .maximum ? (x .> y) : (x .< y)
                 let share = wins.to(g.dtype) + (x .== y).to(g.dtype) * 0.5

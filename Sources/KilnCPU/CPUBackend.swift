@@ -24,18 +24,8 @@ public final class CPUBackend: Backend {
         return MemoryInfo(allocated: statistics.current, reserved: statistics.current, peak: statistics.peak, total: total)
     }
 
-    /// Floating-point ops on every float dtype; integer arithmetic, comparisons, selection, copies, indexing
-    /// and reductions on integers too; nothing of float-only maths on integers.
-    public func supports(_ op: Op, dtype: DType) -> Bool {
-        switch op {
-        case .fill, .copy, .compare, .select, .reduce, .argReduce, .indexSelect, .indexAdd, .gather, .scatterAdd:
-            return true
-        case .unary(let u): return dtype.isFloatingPoint || u.acceptsIntegers
-        case .binary(let b): return dtype.isFloatingPoint || b.acceptsIntegers
-        case .random: return true
-        default: return dtype.isFloatingPoint
-        }
-    }
+    /// Every op on every dtype it is defined for (`Op.isDefined(for:)`).
+    public func supports(_ op: Op, dtype: DType) -> Bool { op.isDefined(for: dtype) }
 
     /// Nothing to wait for: CPU ops complete before they return.
     public func synchronize() throws {}
@@ -48,14 +38,14 @@ public final class CPUBackend: Backend {
 
     /// Copies host bytes into a buffer.
     public func copy(fromHost source: UnsafeRawBufferPointer, to buffer: any DeviceBuffer, byteOffset: Int) throws {
-        let target = BufferView(buffer: buffer, layout: Layout(contiguous: [0]), dtype: .uint8).base
+        let target = CPUBuffer.address(of: buffer)
         require(byteOffset >= 0 && byteOffset + source.count <= buffer.byteCount, "copy(fromHost:): range out of bounds")
         if let address = source.baseAddress { (target + byteOffset).copyMemory(from: address, byteCount: source.count) }
     }
 
     /// Copies buffer bytes to the host.
     public func copy(toHost destination: UnsafeMutableRawBufferPointer, from buffer: any DeviceBuffer, byteOffset: Int) throws {
-        let source = BufferView(buffer: buffer, layout: Layout(contiguous: [0]), dtype: .uint8).base
+        let source = CPUBuffer.address(of: buffer)
         require(byteOffset >= 0 && byteOffset + destination.count <= buffer.byteCount, "copy(toHost:): range out of bounds")
         if let address = destination.baseAddress { address.copyMemory(from: source + byteOffset, byteCount: destination.count) }
     }

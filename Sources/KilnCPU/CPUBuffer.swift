@@ -41,12 +41,17 @@ final class MemoryStatistics: Sendable {
     var peak: Int { peakLive.load(ordering: .relaxed) }
 }
 
-extension BufferView {
-    /// The host address of the view's buffer (the view must belong to the CPU backend).
-    var base: UnsafeMutableRawPointer {
+extension CPUBuffer {
+    /// The host address of `buffer`, which must belong to the CPU backend.
+    static func address(of buffer: any DeviceBuffer) -> UnsafeMutableRawPointer {
         guard let cpu = buffer as? CPUBuffer else {
             fatalError("CPU backend: a buffer of another device (\(type(of: buffer))) was passed to a CPU op")
         }
         return cpu.pointer
     }
+}
+
+extension BufferView {
+    /// The host address of the view's buffer (the view must belong to the CPU backend).
+    var base: UnsafeMutableRawPointer { CPUBuffer.address(of: buffer) }
 }

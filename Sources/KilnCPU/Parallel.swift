@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import KilnCore
 
 /// The CPU backend's thread pool: Dispatch's `concurrentPerform` over contiguous chunks of an index range,
 /// with a grain size so that small loops run inline instead of paying for threads.
@@ -27,11 +28,4 @@ enum Parallel {
             }
         }
     }
-}
-
-/// Carries a value into a `@Sendable` closure when the caller guarantees the accesses do not race (each
-/// parallel chunk writes a disjoint part of the output).
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

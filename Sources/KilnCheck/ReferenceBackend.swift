@@ -18,16 +18,8 @@ public final class ReferenceBackend: Backend {
     public var name: String { "reference (naive float64 loops)" }
     /// The reference backend keeps no statistics.
     public func memoryInfo() -> MemoryInfo { MemoryInfo(allocated: 0, reserved: 0, peak: 0, total: nil) }
-    /// Everything the CPU backend supports: float maths on floating point, the rest on every dtype.
-    public func supports(_ op: Op, dtype: DType) -> Bool {
-        switch op {
-        case .fill, .copy, .compare, .select, .reduce, .argReduce, .indexSelect, .indexAdd, .gather, .scatterAdd, .random:
-            return true
-        case .unary(let u): return dtype.isFloatingPoint || u.acceptsIntegers
-        case .binary(let b): return dtype.isFloatingPoint || b.acceptsIntegers
-        default: return dtype.isFloatingPoint
-        }
-    }
+    /// Every op on every dtype it is defined for (`Op.isDefined(for:)`).
+    public func supports(_ op: Op, dtype: DType) -> Bool { op.isDefined(for: dtype) }
     /// Nothing to wait for.
     public func synchronize() throws {}
 

@@ -68,6 +68,19 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
         + [.layerNorm, .layerNormBackward, .crossEntropy, .crossEntropyBackward, .dropout]
         + RandomDistribution.Kind.allCases.map(Op.random) + [.sgdStep, .adamStep]
 
+    /// Whether the op is mathematically defined on `dtype`: data movement, comparison, selection, reductions,
+    /// indexing and random fills on every dtype; integer-safe arithmetic on integers; everything else on floating
+    /// point only. A complete backend's `supports(_:dtype:)` answers exactly this.
+    public func isDefined(for dtype: DType) -> Bool {
+        switch self {
+        case .fill, .copy, .compare, .select, .reduce, .argReduce, .indexSelect, .indexAdd, .gather, .scatterAdd, .random:
+            return true
+        case .unary(let op): return dtype.isFloatingPoint || op.acceptsIntegers
+        case .binary(let op): return dtype.isFloatingPoint || op.acceptsIntegers
+        default: return dtype.isFloatingPoint
+        }
+    }
+
     /// The op's name: the function's own name for parameterised families (`add`, `sum`, `maxPool2d`).
     public var name: String {
         switch self {

@@ -45,14 +45,7 @@ public enum Checkpoint {
             throw SafetensorsError.invalidHeader(file: path, detail: "not a Kiln checkpoint (no kiln.step, kiln.seed, kiln.offset)")
         }
         let stored = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, $0.tensor) })
-        var plan: [(Tensor, Tensor)] = []
-        for (name, tensor, _) in model.namedTensors() {
-            guard let value = stored["model.\(name)"] else { throw SafetensorsError.missingTensor(file: path, tensor: "model.\(name)") }
-            guard value.shape == tensor.shape else {
-                throw SafetensorsError.shapeMismatch(file: path, tensor: "model.\(name)", expected: tensor.shape, found: value.shape)
-            }
-            plan.append((tensor, value))
-        }
+        let plan = try model.assignments(from: stored, prefix: "model.", file: path, strict: true)
         var state: [String: [String: Tensor]] = [:]
         if let optimizer {
             let kind = String(describing: type(of: optimizer))
@@ -73,7 +66,7 @@ public enum Checkpoint {
             }
             optimizer.restore(state: state, step: optimizerStep)
         }
-        noGrad { for (tensor, value) in plan { tensor.assign(value.to(tensor.device).to(tensor.dtype)) } }
+        Module.apply(plan)
         generator.stream = RandomStream(seed: seed, offset: offset)
         return (step, info.filter { !$0.key.hasPrefix("kiln.") })
     }

@@ -99,7 +99,7 @@ public final class DataLoader<D: Dataset, Batch>: Sequence {
             guard k < loader.batchCount else { return nil }
             let prefetch = Prefetch()
             let indices = Array(order[(k * loader.batchSize)..<Swift.min((k + 1) * loader.batchSize, order.count)])
-            let work = UncheckedBox((loader, indices, prefetch))
+            let work = UncheckedSendable((loader, indices, prefetch))
             queue.async {
                 let (loader, indices, prefetch) = work.value
                 prefetch.batch = loader.collate(indices.map { loader.dataset[$0] })
@@ -118,10 +118,4 @@ public final class DataLoader<D: Dataset, Batch>: Sequence {
             return current.batch
         }
     }
-}
-
-/// Carries values the caller hands over to another thread for good.
-struct UncheckedBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

@@ -50,9 +50,7 @@ public final class Linear: Module, UnaryLayer {
 
     /// Applies the affine map to the last axis of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let (operands, restore) = MixedPrecision.castForProduct([x, weight])
-        var y = operands[0].matmul(operands[1].T)
-        if let restore { y = y.to(restore) }
+        let y = MixedPrecision.product(x, weight) { $0.matmul($1.T) }
         return bias.map { y + $0 } ?? y
     }
 }
@@ -85,9 +83,9 @@ public final class Conv2d: Module, UnaryLayer {
 
     /// Convolves `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let (operands, restore) = MixedPrecision.castForProduct([x, weight])
-        var y = conv2d(operands[0], weight: operands[1], stride: stride, padding: padding, dilation: dilation, groups: groups)
-        if let restore { y = y.to(restore) }
+        let y = MixedPrecision.product(x, weight) {
+            conv2d($0, weight: $1, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        }
         return bias.map { y + $0.reshaped([1, -1, 1, 1]) } ?? y
     }
 }

@@ -16,10 +16,11 @@ public enum MixedPrecision {
         return try $computeType.withValue(dtype == .float32 ? nil : dtype, operation: body)
     }
 
-    /// `operands` cast to the autocast dtype for a product, and the dtype to return to (nil outside autocast).
-    static func castForProduct(_ operands: [Tensor]) -> (operands: [Tensor], restore: DType?) {
-        guard let low = computeType, let first = operands.first, first.dtype == .float32 else { return (operands, nil) }
-        return (operands.map { $0.to(low) }, .float32)
+    /// `product` of `input` and `weight`, computed in the autocast dtype when one is set and the input is float32
+    /// (the result returned as float32), else as given.
+    static func product(_ input: Tensor, _ weight: Tensor, _ product: (Tensor, Tensor) -> Tensor) -> Tensor {
+        guard let low = computeType, input.dtype == .float32 else { return product(input, weight) }
+        return product(input.to(low), weight.to(low)).to(.float32)
     }
 }
 
@@ -51,15 +52,17 @@ public final class GradScaler {
     @discardableResult
     public func step(_ optimizer: Optimizer, model: Module) -> Bool {
         let parameters = model.trainableParameters().map(\.tensor)
+        // Unscale every gradient, then read one total back: a single device synchronisation per step.
         let finite = noGrad { () -> Bool in
-            var allFinite = true
+            var total: Tensor?
             for p in parameters {
                 guard let g = p.grad else { continue }
                 let unscaled = g / scale
                 p.grad = unscaled
-                if allFinite, unscaled.to(.float32).abs().sum().item(Float.self).isFinite == false { allFinite = false }
+                let magnitude = unscaled.to(.float32).abs().sum()
+                total = total.map { $0 + magnitude } ?? magnitude
             }
-            return allFinite
+            return total?.item(Float.self).isFinite ?? true
         }
         if finite {
             optimizer.update(model: model)

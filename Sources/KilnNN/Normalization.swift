@@ -110,10 +110,10 @@ public final class Conv1d: Module, UnaryLayer {
     /// Convolves `x` as a 2-D convolution of height 1.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         require(x.rank == 3, "Conv1d: input must be [batch, channels, length], got \(x.shape)")
-        let (operands, restore) = MixedPrecision.castForProduct([x, weight])
-        var y = conv2d(operands[0].unsqueezed(axis: 2), weight: operands[1].unsqueezed(axis: 2), stride: (1, stride),
-                       padding: (0, padding), dilation: (1, dilation), groups: groups).squeezed(axis: 2)
-        if let restore { y = y.to(restore) }
+        let y = MixedPrecision.product(x, weight) {
+            conv2d($0.unsqueezed(axis: 2), weight: $1.unsqueezed(axis: 2), stride: (1, stride), padding: (0, padding),
+                   dilation: (1, dilation), groups: groups).squeezed(axis: 2)
+        }
         return bias.map { y + $0.reshaped([1, -1, 1]) } ?? y
     }
 }

@@ -37,18 +37,19 @@ open class Optimizer {
     }
 
     /// Updates every trainable parameter of `model` that has a gradient (`Tensor.grad`).
-    public func update(model: Module) {
-        update(model: model, gradients: Dictionary(uniqueKeysWithValues: model.trainableParameters().compactMap { name, t in
-            t.grad.map { (name, $0) }
-        }))
-    }
+    public func update(model: Module) { update(model.trainableParameters()) { $1.grad } }
 
     /// Updates the trainable parameters of `model` named in `gradients`, as MLX's `update(model:gradients:)`.
     public func update(model: Module, gradients: [String: Tensor]) {
+        update(model.trainableParameters()) { name, _ in gradients[name] }
+    }
+
+    /// One step over `parameters`, each with the gradient `gradient(name, parameter)` (skipped when nil).
+    private func update(_ parameters: [(name: String, tensor: Tensor)], gradient: (String, Tensor) -> Tensor?) {
         step += 1
         noGrad {
-            for (name, parameter) in model.trainableParameters() {
-                guard let gradient = gradients[name] else { continue }
+            for (name, parameter) in parameters {
+                guard let gradient = gradient(name, parameter) else { continue }
                 require(gradient.shape == parameter.shape,
                         "\(type(of: self)): gradient of \(name) has shape \(gradient.shape), the parameter \(parameter.shape)")
                 let group = groups.first { name.hasPrefix($0.prefix) }

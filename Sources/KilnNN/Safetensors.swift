@@ -179,21 +179,32 @@ extension Module {
     public func loadWeights(from path: String, strict: Bool = true) throws {
         let file = try Safetensors.read(path, device: .cpu)
         let stored = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, $0.tensor) })
-        let mine = namedTensors()
-        var plan: [(Tensor, Tensor)] = []
-        for (name, tensor, _) in mine {
-            guard let value = stored[name] else {
-                if strict { throw SafetensorsError.missingTensor(file: path, tensor: name) }
-                continue
-            }
-            guard value.shape == tensor.shape else {
-                throw SafetensorsError.shapeMismatch(file: path, tensor: name, expected: tensor.shape, found: value.shape)
-            }
-            plan.append((tensor, value))
-        }
-        if strict, let extra = stored.keys.sorted().first(where: { name in !mine.contains { $0.name == name } }) {
+        let plan = try assignments(from: stored, prefix: "", file: path, strict: strict)
+        if strict, let extra = stored.keys.sorted().first(where: { name in !plan.contains { $0.name == name } }) {
             throw SafetensorsError.unexpectedTensor(file: path, tensor: extra)
         }
-        noGrad { for (tensor, value) in plan { tensor.assign(value.to(tensor.device).to(tensor.dtype)) } }
+        Module.apply(plan)
+    }
+
+    /// Pairs each of this module's tensors with `stored["\(prefix)\(name)"]`, checking every shape; a missing
+    /// name is an error when `strict`, else skipped. Nothing is written.
+    func assignments(from stored: [String: Tensor], prefix: String, file: String, strict: Bool) throws
+        -> [(name: String, target: Tensor, value: Tensor)] {
+        try namedTensors().compactMap { name, tensor, _ in
+            let key = prefix + name
+            guard let value = stored[key] else {
+                if strict { throw SafetensorsError.missingTensor(file: file, tensor: key) }
+                return nil
+            }
+            guard value.shape == tensor.shape else {
+                throw SafetensorsError.shapeMismatch(file: file, tensor: key, expected: tensor.shape, found: value.shape)
+            }
+            return (key, tensor, value)
+        }
+    }
+
+    /// Writes planned values into their tensors, on the tensors' devices and in their dtypes.
+    static func apply(_ plan: [(name: String, target: Tensor, value: Tensor)]) {
+        noGrad { for (_, target, value) in plan { target.assign(value.to(target.device).to(target.dtype)) } }
     }
 }
