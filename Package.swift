@@ -5,7 +5,7 @@ import PackageDescription
 ///
 /// Module graph (arrows point at dependencies):
 ///
-///     KilnCore  <-  KilnCPU  <-  Kiln  <-  KilnNN  <-  KilnCheck  <-  kiln
+///     KilnCore  <-  KilnCPU  <-  Kiln  <-  KilnNN  <-  KilnCheck  <-  KilnCLI  <-  kiln
 ///                                              (CZlib: the system zlib, for gzip-compressed data)
 ///
 /// `KilnCore` holds what every backend implements against: dtypes, layouts, the `Backend` protocol and its op
@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "KilnCore", targets: ["KilnCore"]),
         .library(name: "KilnCPU", targets: ["KilnCPU"]),
         .library(name: "KilnCheck", targets: ["KilnCheck"]),
+        .library(name: "KilnCLI", targets: ["KilnCLI"]),
         .library(name: "KilnNN", targets: ["KilnNN"]),
         .executable(name: "kiln", targets: ["kiln"]),
     ],
@@ -28,7 +29,8 @@ let package = Package(
         .target(name: "KilnCheck", dependencies: ["Kiln", "KilnNN"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "KilnNN", dependencies: ["Kiln", "CZlib"]),
-        .executableTarget(name: "kiln", dependencies: ["Kiln", "KilnCheck"]),
-        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore", "KilnCheck", "KilnNN"]),
+        .target(name: "KilnCLI", dependencies: ["Kiln", "KilnNN", "KilnCheck"]),
+        .executableTarget(name: "kiln", dependencies: ["KilnCLI"]),
+        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore", "KilnCheck", "KilnNN", "KilnCLI"]),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Kiln
 import KilnCheck
+import KilnCLI
 
 /// The cross-check registry driving Swift Testing: the optimised CPU backend against the naive reference,
 /// forward and backward, and the harness's ability to catch a faulty kernel.

@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnCheck
 
 /// `kiln check`: the cross-check harness from the command line.
 public enum CheckCommand {
