@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "KilnCheck", dependencies: ["Kiln", "KilnNN"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "KilnNN", dependencies: ["Kiln", "CZlib"]),
-        .target(name: "KilnCLI", dependencies: ["Kiln", "KilnNN", "KilnCheck"]),
+        .target(name: "KilnCLI", dependencies: ["Kiln", "KilnCPU", "KilnNN", "KilnCheck"]),
         .executableTarget(name: "kiln", dependencies: ["KilnCLI"]),
         .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore", "KilnCheck", "KilnNN", "KilnCLI"]),
     ]

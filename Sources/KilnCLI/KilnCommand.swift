@@ -13,6 +13,7 @@ public enum KilnCommand {
       devices   the devices Kiln can use, and why CUDA cannot when it cannot
       inspect   the tensors and metadata of a safetensors file
       check     cross-check every op on every device against a reference
+      bench     time Kiln against NumPy and PyTorch (gemm, ops, training steps)
 
     Run `kiln COMMAND --help` for a command's options.
     """
@@ -27,6 +28,7 @@ public enum KilnCommand {
             case "devices": return try DevicesCommand.run(Array(words.dropFirst()))
             case "inspect": return try InspectCommand.run(Array(words.dropFirst()))
             case "check": return try CheckCommand.run(Array(words.dropFirst()))
+            case "bench": return try BenchCommand.run(Array(words.dropFirst()))
             case "--help", "-h", "help":
                 print(usage)
                 return 0

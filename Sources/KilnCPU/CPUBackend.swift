@@ -15,13 +15,16 @@ public final class CPUBackend: Backend {
     public var kind: DeviceKind { .cpu }
     /// Always 0.
     public var ordinal: Int { 0 }
+    /// The worker threads ops run on (`KILN_NUM_THREADS`, else the active processor count).
+    public var threadCount: Int { Parallel.threadCount }
     /// `"cpu (N threads)"`.
     public var name: String { "cpu (\(Parallel.threadCount) threads)" }
 
     /// Bytes in live buffers and their peak; the CPU backend caches nothing, so reserved equals allocated.
     public func memoryInfo() -> MemoryInfo {
         let total = Int(clamping: ProcessInfo.processInfo.physicalMemory)
-        return MemoryInfo(allocated: statistics.current, reserved: statistics.current, peak: statistics.peak, total: total)
+        return MemoryInfo(allocated: statistics.current, reserved: statistics.current, peak: statistics.peak, total: total,
+                          allocations: statistics.allocations)
     }
 
     /// Every op on every dtype it is defined for (`Op.isDefined(for:)`).

@@ -20,12 +20,14 @@ final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
     }
 }
 
-/// Live and peak byte counts, updated from any thread.
+/// Live and peak byte counts and the number of allocations, updated from any thread.
 final class MemoryStatistics: Sendable {
     private let live = Atomic<Int>(0)
     private let peakLive = Atomic<Int>(0)
+    private let allocationCount = Atomic<Int>(0)
 
     func allocated(_ bytes: Int) {
+        allocationCount.add(1, ordering: .relaxed)
         let now = live.add(bytes, ordering: .relaxed).newValue
         var peak = peakLive.load(ordering: .relaxed)
         while now > peak {
@@ -39,6 +41,7 @@ final class MemoryStatistics: Sendable {
 
     var current: Int { live.load(ordering: .relaxed) }
     var peak: Int { peakLive.load(ordering: .relaxed) }
+    var allocations: Int { allocationCount.load(ordering: .relaxed) }
 }
 
 extension CPUBuffer {

@@ -54,10 +54,12 @@ public struct MemoryInfo: Hashable, Sendable {
     public var peak: Int
     /// The device's total memory, when known.
     public var total: Int?
+    /// How many buffers were allocated so far (requests served, cached or not), to spot allocation storms.
+    public var allocations: Int
 
     /// Memory figures.
-    public init(allocated: Int, reserved: Int, peak: Int, total: Int?) {
-        self.allocated = allocated; self.reserved = reserved; self.peak = peak; self.total = total
+    public init(allocated: Int, reserved: Int, peak: Int, total: Int?, allocations: Int = 0) {
+        self.allocated = allocated; self.reserved = reserved; self.peak = peak; self.total = total; self.allocations = allocations
     }
 }
 

@@ -1,0 +1,142 @@
+import Foundation
+import Kiln
+import KilnNN
+
+/// Kiln's side of each benchmark: builds the inputs (three rotated sets where caches could flatter), times the
+/// workload and derives its throughput.
+enum KilnWorkloads {
+    /// Times `bench` on `device`.
+    static func run(_ bench: BenchCase, on device: Device) -> BenchResult {
+        Device.withDefault(device) {
+            RandomGenerator.withDefault(RandomGenerator(seed: 7)) {
+                var result = BenchResult(name: bench.suite == "train" ? "train/\(bench.name)" : bench.name, device: device.description,
+                                         dtype: bench.dtype, shape: bench.shapeText, medianMilliseconds: 0)
+                switch bench.suite {
+                case "gemm": gemm(bench, &result)
+                case "ops": op(bench, &result)
+                default: train(bench, &result, device: device)
+                }
+                return result
+            }
+        }
+    }
+
+    private static func gemm(_ bench: BenchCase, _ result: inout BenchResult) {
+        let (m, k, n) = (bench.shape[0], bench.shape[1], bench.shape[2])
+        let dtype = DType(rawValue: bench.dtype) ?? .float32
+        let sets = (0..<2).map { _ in (Tensor.normal([m, k]).to(dtype), Tensor.normal([k, n]).to(dtype)) }
+        let flops = 2.0 * Double(m) * Double(k) * Double(n)
+        let budget = flops > 1e11 ? 0.0 : 1.0
+        result.medianMilliseconds = medianMilliseconds(on: Device.default, minimumRepeats: flops > 1e11 ? 2 : 3, budget: budget) { i in
+            _ = sets[i % 2].0.matmul(sets[i % 2].1)
+        }
+        result.throughput = (flops / result.medianMilliseconds / 1e6, "GFLOP/s")
+    }
+
+    private static func op(_ bench: BenchCase, _ result: inout BenchResult) {
+        let s = bench.shape, count = s.reduce(1, *)
+        var bytes = 0.0, flops = 0.0
+        let time: Double
+        switch bench.name {
+        case "conv2d":
+            let x = (0..<2).map { _ in Tensor.normal(s) }, w = Tensor.normal([s[1], s[1], 3, 3])
+            time = medianMilliseconds(on: Device.default) { i in _ = conv2d(x[i % 2], weight: w, padding: (1, 1)) }
+            flops = 2 * Double(count) * Double(s[1]) * 9
+        case "embedding":
+            let table = Tensor.normal([s[1], s[2]])
+            let ids = (0..<3).map { j in Tensor((0..<s[0]).map { Int64(($0 * 7919 + j * 104729) % s[1]) }) }
+            time = medianMilliseconds(on: Device.default) { i in _ = embedding(ids[i % 3], weight: table) }
+            bytes = 2 * 4 * Double(s[0] * s[2])
+        case "adamw":
+            let p = Tensor.normal(s), g = Tensor.normal(s), m = Tensor.zeros(s), v = Tensor.zeros(s)
+            let parameters = AdamParameters(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, decoupledWeightDecay: true)
+            time = medianMilliseconds(on: Device.default) { i in
+                FusedUpdate.adam(parameter: p, gradient: g, firstMoment: m, secondMoment: v, parameters: parameters, step: i + 1)
+            }
+            bytes = 7 * 4 * Double(count)
+        default:
+            let x = (0..<3).map { _ in Tensor.normal(s) }, y = (0..<3).map { _ in Tensor.normal(s) }
+            let targets = s.count == 2 ? Tensor((0..<s[0]).map { Int64($0 % s[1]) }) : Tensor.zeros([1])
+            let (weight, bias) = (Tensor.ones([s[s.count - 1]]), Tensor.zeros([s[s.count - 1]]))
+            let body: (Int) -> Void
+            switch bench.name {
+            case "copy": body = { _ = x[$0 % 3].copied() }; bytes = 2
+            case "add": body = { _ = x[$0 % 3] + y[$0 % 3] }; bytes = 3
+            case "mul": body = { _ = x[$0 % 3] * y[$0 % 3] }; bytes = 3
+            case "exp": body = { _ = x[$0 % 3].exp() }; bytes = 2
+            case "gelu": body = { _ = x[$0 % 3].gelu() }; bytes = 2
+            case "sum": body = { _ = x[$0 % 3].sum() }; bytes = 1
+            case "softmax": body = { _ = x[$0 % 3].softmax(axis: -1) }; bytes = 2
+            case "layer_norm": body = { _ = layerNorm(x[$0 % 3], weight: weight, bias: bias) }; bytes = 2
+            default: body = { _ = crossEntropy(logits: x[$0 % 3], targets: targets) }; bytes = 1
+            }
+            time = medianMilliseconds(on: Device.default, body)
+            bytes *= 4 * Double(count)
+        }
+        result.medianMilliseconds = time
+        result.throughput = flops > 0 ? (flops / time / 1e6, "GFLOP/s") : (bytes / time / 1e6, "GB/s")
+    }
+
+    /// The four training workloads, built as the issue defines them.
+    static func model(_ name: String, batch: Int) -> (Module, (Int) -> Tensor) {
+        switch name {
+        case "mlp":
+            let m = Sequential([Linear(784, 512), ReLU(), Linear(512, 512), ReLU(), Linear(512, 10)])
+            let data = (0..<3).map { _ in (Tensor.normal([batch, 784]), Tensor((0..<batch).map { Int64($0 % 10) })) }
+            return (m, { crossEntropy(logits: m(data[$0 % 3].0), targets: data[$0 % 3].1) })
+        case "cnn":
+            let m = Sequential([Conv2d(1, 32, kernel: (3, 3), padding: (1, 1)), ReLU(), MaxPool2d(kernel: (2, 2)),
+                                Conv2d(32, 64, kernel: (3, 3), padding: (1, 1)), ReLU(), MaxPool2d(kernel: (2, 2)),
+                                Flatten(), Linear(3136, 128), ReLU(), Linear(128, 10)])
+            let data = (0..<3).map { _ in (Tensor.normal([batch, 1, 28, 28]), Tensor((0..<batch).map { Int64($0 % 10) })) }
+            return (m, { crossEntropy(logits: m(data[$0 % 3].0), targets: data[$0 % 3].1) })
+        case "lstm":
+            let embedding = Embedding(1000, 64), lstm = LSTM(inputSize: 64, hiddenSize: 128), head = Linear(128, 2)
+            let all = BenchModel(children: [("embedding", embedding), ("lstm", lstm), ("head", head)])
+            let data = (0..<3).map { j in
+                (Tensor((0..<(batch * 50)).map { Int64(($0 * 31 + j * 17) % 1000) }, shape: [batch, 50]), Tensor((0..<batch).map { Int64($0 % 2) }))
+            }
+            return (all, { i in
+                let states = lstm.run(embedding(data[i % 3].0)).states
+                return crossEntropy(logits: head(states[0].squeezed(axis: 0)), targets: data[i % 3].1)
+            })
+        default:
+            let gpt = GPT(.init(vocabularySize: 256, contextLength: 128, dimensions: 128, layers: 4, heads: 4))
+            let data = (0..<3).map { j in
+                let tokens = (0..<(batch * 129)).map { Int64(($0 * 131 + j * 7) % 256) }
+                let rows = (0..<batch).map { Array(tokens[($0 * 129)..<($0 * 129 + 129)]) }
+                return (Tensor(rows.flatMap { $0.dropLast() }, shape: [batch, 128]), Tensor(rows.flatMap { $0.dropFirst() }, shape: [batch, 128]))
+            }
+            return (gpt, { crossEntropy(logits: gpt(data[$0 % 3].0), targets: data[$0 % 3].1) })
+        }
+    }
+
+    private static func train(_ bench: BenchCase, _ result: inout BenchResult, device: Device) {
+        let (model, loss) = model(bench.name, batch: bench.shape[0])
+        let optimizer = AdamW(learningRate: 1e-3)
+        func step(_ i: Int) {
+            model.zeroGrad()
+            loss(i).backward()
+            optimizer.update(model: model)
+        }
+        for i in 0..<2 { step(i) }
+        try? device.synchronize()
+        let before = device.memory.allocations
+        var steps = 0
+        result.medianMilliseconds = medianMilliseconds(on: device, warmup: 0, minimumRepeats: 5, budget: 2) {
+            step($0)
+            steps += 1
+        }
+        result.extra["allocations_per_step"] = Double(device.memory.allocations - before) / Double(steps)
+    }
+}
+
+/// A module over explicitly named children (the LSTM benchmark's three layers).
+final class BenchModel: Module {
+    private let named: [(name: String, module: Module)]
+    init(children: [(String, Module)]) {
+        named = children.map { (name: $0.0, module: $0.1) }
+        super.init()
+    }
+    override func children() -> [(name: String, module: Module)] { named }
+}
