@@ -28,7 +28,7 @@ enum CPUElementwise {
             case .abs: for i in 0..<n { o[i] = Swift.abs(a[i]) }
             case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : (a[i].isNaN ? a[i] : 0)) }
             case .square: for i in 0..<n { o[i] = a[i] * a[i] }
-            case .exp: for i in 0..<n { o[i] = F.exp(a[i]) }
+            case .exp: F.exp(a, minus: 0, into: o, count: n)
             case .log: for i in 0..<n { o[i] = F.log(a[i]) }
             case .sqrt: for i in 0..<n { o[i] = a[i].squareRoot() }
             case .rsqrt: for i in 0..<n { o[i] = 1 / a[i].squareRoot() }
@@ -36,7 +36,7 @@ enum CPUElementwise {
             case .sin: for i in 0..<n { o[i] = F.sin(a[i]) }
             case .cos: for i in 0..<n { o[i] = F.cos(a[i]) }
             case .tanh: for i in 0..<n { o[i] = F.tanh(a[i]) }
-            case .sigmoid: for i in 0..<n { o[i] = sigmoid(a[i]) }
+            case .sigmoid: F.sigmoid(a, into: o, count: n)
             case .relu: for i in 0..<n { o[i] = a[i] > 0 ? a[i] : (a[i].isNaN ? a[i] : 0) }
             case .gelu:
                 for i in 0..<n { o[i] = a[i] * (1 + F.erf(a[i] * F(0.70710678118654752440))) / 2 }

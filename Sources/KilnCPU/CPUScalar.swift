@@ -64,6 +64,10 @@ protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
     static func tanh(_ x: Self) -> Self
     static func erf(_ x: Self) -> Self
     static func pow(_ x: Self, _ y: Self) -> Self
+    /// `o[i] = exp(a[i] - shift)` over `count` elements (vectorised for `Float`).
+    static func exp(_ a: UnsafePointer<Self>, minus shift: Self, into o: UnsafeMutablePointer<Self>, count: Int)
+    /// `o[i] = 1 / (1 + exp(-a[i]))` over `count` elements, stable in both tails (vectorised for `Float`).
+    static func sigmoid(_ a: UnsafePointer<Self>, into o: UnsafeMutablePointer<Self>, count: Int)
 }
 
 extension Float: CPUFloat {
@@ -74,6 +78,12 @@ extension Float: CPUFloat {
     static func tanh(_ x: Float) -> Float { Foundation.tanhf(x) }
     static func erf(_ x: Float) -> Float { Foundation.erff(x) }
     static func pow(_ x: Float, _ y: Float) -> Float { Foundation.powf(x, y) }
+    static func exp(_ a: UnsafePointer<Float>, minus shift: Float, into o: UnsafeMutablePointer<Float>, count: Int) {
+        VectorExp.exp(a, minus: shift, into: o, count: count)
+    }
+    static func sigmoid(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
+        VectorExp.sigmoid(a, into: o, count: count)
+    }
 }
 
 extension Double: CPUFloat {
@@ -83,6 +93,12 @@ extension Double: CPUFloat {
     static func cos(_ x: Double) -> Double { Foundation.cos(x) }
     static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
     static func erf(_ x: Double) -> Double { Foundation.erf(x) }
+    static func exp(_ a: UnsafePointer<Double>, minus shift: Double, into o: UnsafeMutablePointer<Double>, count: Int) {
+        for i in 0..<count { o[i] = Foundation.exp(a[i] - shift) }
+    }
+    static func sigmoid(_ a: UnsafePointer<Double>, into o: UnsafeMutablePointer<Double>, count: Int) {
+        for i in 0..<count { o[i] = a[i] >= 0 ? 1 / (1 + Foundation.exp(-a[i])) : Foundation.exp(a[i]) / (1 + Foundation.exp(a[i])) }
+    }
     static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
 }
 

@@ -58,11 +58,9 @@ enum CPUSoftmax {
             var m = -F.infinity
             for i in 0..<n where !(a[i] <= m) { m = a[i] }   // NaN propagates into m
             if m == -F.infinity { m = 0 }                       // a row of -inf stays -inf / NaN, not NaN from inf-inf
+            F.exp(a, minus: m, into: o, count: n)
             var total = F.zero
-            for i in 0..<n {
-                o[i] = F.exp(a[i] - m)
-                total += o[i]
-            }
+            for i in 0..<n { total += o[i] }
             if log {
                 let logTotal = F.log(total)
                 for i in 0..<n { o[i] = (a[i] - m) - logTotal }

@@ -97,10 +97,12 @@ public enum BenchCommand {
                 alone.peerNote = "missing: " + wanted.map { missing[$0] ?? "\($0) did not run" }.joined(separator: "; ")
                 return [alone]
             }
+            let absent = missing.keys.sorted().filter { name in !matching.contains { $0["peer"] as? String == name } }
             return matching.map { peer in
                 var paired = result
                 paired.peer = peer["peer"] as? String
                 paired.peerMilliseconds = peer["median_ms"] as? Double
+                if !absent.isEmpty { paired.peerNote = absent.map { "\($0) missing" }.joined(separator: ", ") }
                 return paired
             }
         }

@@ -43,7 +43,8 @@ public struct BenchResult: Sendable {
              r.throughput.map { String(format: "%.1f %@", $0.value, $0.unit) } ?? "",
              r.peer ?? "-", r.peerMilliseconds.map { String(format: "%.3f", $0) } ?? (r.peerNote ?? "missing"),
              r.ratio.map { String(format: "%.2f×", $0) } ?? "",
-             r.extra.keys.sorted().map { "\($0) \(String(format: "%.2f", r.extra[$0]!))" }.joined(separator: ", ")]
+             (r.extra.keys.sorted().map { "\($0) \(String(format: "%.2f", r.extra[$0]!))" } + (r.peer != nil ? [r.peerNote].compactMap { $0 } : []))
+                .joined(separator: ", ")]
         }
         let widths = header.indices.map { i in ([header[i]] + rows.map { $0[i] }).map(\.count).max()! }
         func line(_ cells: [String]) -> String {
