@@ -50,7 +50,8 @@ import KilnNN
                        "eval-every", "checkpoint-dir", "resume"] {
             #expect(TrainCommand.help.contains("--\(option)"), "kiln train --help does not mention --\(option)")
         }
-        for command in ["train", "sample", "eval", "devices", "inspect", "check"] {
+        for option in ["device", "json", "peer-python", "no-peers"] { #expect(BenchCommand.help.contains("--\(option)")) }
+        for command in ["train", "sample", "eval", "devices", "inspect", "check", "bench"] {
             #expect(KilnCommand.usage.contains("  \(command) "), "kiln --help does not list \(command)")
         }
     }
@@ -212,7 +213,7 @@ import KilnNN
         ["train", "--width", "30", "--heads", "4"], ["train", "--width", "65536", "--layers", "256"],
         ["train", "--model", "cnn"], ["train", "--device", "cuda:7"], ["train", "--precision", "fp8"],
         ["train", "--resume"], ["sample"], ["eval", "--checkpoint", "/nonexistent/kiln"], ["inspect", "/nonexistent.safetensors"],
-        ["frobnicate"],
+        ["frobnicate"], ["bench", "fastest"], ["bench", "gemm", "--device", "cuda:3"],
     ])
     func badInputExitsWithStatusTwo(_ words: [String]) {
         #expect(KilnCommand.main(words) == 2)
