@@ -42,40 +42,32 @@ enum VectorExp {
 
     /// `o[i] = exp(a[i] - shift)` for `count` elements.
     static func exp(_ a: UnsafePointer<Float>, minus shift: Float, into o: UnsafeMutablePointer<Float>, count: Int) {
-        let raw = UnsafeRawPointer(a), out = UnsafeMutableRawPointer(o)
-        var i = 0
-        while i + 16 <= count {
-            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self) - shift
-            out.storeBytes(of: exp(v), toByteOffset: i * 4, as: V.self)
-            i += 16
-        }
-        if i < count {
-            var tail = V(repeating: 0)
-            for j in 0..<(count - i) { tail[j] = a[i + j] - shift }
-            let e = exp(tail)
-            for j in 0..<(count - i) { o[i + j] = e[j] }
-        }
+        map(a, into: o, count: count) { exp($0 - shift) }
     }
 
     /// `o[i] = 1 / (1 + exp(-a[i]))`, from `e = exp(-|x|)` so neither tail overflows.
     static func sigmoid(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
-        @inline(__always) func logistic(_ x: V) -> V {
+        map(a, into: o, count: count) { x in
             let negative = x .< 0
             let e = exp(select(negative, x, -x))
             let s = 1 / (1 + e)
             return select(x .!= x, x, select(negative, e * s, s))
         }
+    }
+
+    /// `o[i] = f(a[i])` sixteen at a time, the tail through one zero-padded vector.
+    @inline(__always)
+    private static func map(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
         let raw = UnsafeRawPointer(a), out = UnsafeMutableRawPointer(o)
         var i = 0
         while i + 16 <= count {
-            out.storeBytes(of: logistic(raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)), toByteOffset: i * 4, as: V.self)
+            out.storeBytes(of: f(raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)), toByteOffset: i * 4, as: V.self)
             i += 16
         }
-        if i < count {
-            var tail = V(repeating: 0)
-            for j in 0..<(count - i) { tail[j] = a[i + j] }
-            let s = logistic(tail)
-            for j in 0..<(count - i) { o[i + j] = s[j] }
-        }
+        guard i < count else { return }
+        var tail = V(repeating: 0)
+        for j in 0..<(count - i) { tail[j] = a[i + j] }
+        let result = f(tail)
+        for j in 0..<(count - i) { o[i + j] = result[j] }
     }
 }

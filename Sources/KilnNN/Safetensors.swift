@@ -67,6 +67,35 @@ public enum Safetensors {
         try AtomicFile.write(data, to: path)
     }
 
+    /// The `__metadata__` of the file at `path`, reading only its header (a checkpoint's settings without
+    /// loading its tensors).
+    public static func metadata(_ path: String) throws -> [String: String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw SafetensorsError.io(file: path, detail: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        defer { try? handle.close() }
+        let size = handle.seekToEndOfFile()
+        handle.seek(toFileOffset: 0)
+        let prefix = handle.readData(ofLength: 8)
+        guard prefix.count == 8 else { throw SafetensorsError.truncated(file: path, detail: "\(size) bytes, the header length alone needs 8") }
+        let length = prefix.enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard length <= size - 8 else { throw SafetensorsError.truncated(file: path, detail: "header of \(length) bytes in a file of \(size)") }
+        return try parseHeader(handle.readData(ofLength: Int(length)), file: path).metadata
+    }
+
+    /// The header's JSON object and its `__metadata__` strings.
+    private static func parseHeader(_ bytes: Data, file path: String) throws -> (header: [String: Any], metadata: [String: String]) {
+        guard bytes.first == UInt8(ascii: "{"),
+              let object = try? JSONSerialization.jsonObject(with: bytes), let header = object as? [String: Any] else {
+            throw SafetensorsError.invalidHeader(file: path, detail: "not a JSON object")
+        }
+        guard let meta = header["__metadata__"] else { return (header, [:]) }
+        guard let strings = meta as? [String: String] else {
+            throw SafetensorsError.invalidHeader(file: path, detail: "__metadata__ must map strings to strings")
+        }
+        return (header, strings)
+    }
+
     /// Reads every tensor of the file at `path` onto `device`, checking everything a reader must: the header
     /// length against the file size, the JSON, each entry's dtype, shape and offsets (which must match the
     /// shape's byte count and tile the data region exactly, without overlaps or gaps).
@@ -79,18 +108,7 @@ public enum Safetensors {
         guard length <= UInt64(data.count - 8) else {
             throw SafetensorsError.truncated(file: path, detail: "header of \(length) bytes in a file of \(data.count)")
         }
-        let headerBytes = data.subdata(in: 8..<(8 + Int(length)))
-        guard headerBytes.first == UInt8(ascii: "{"),
-              let object = try? JSONSerialization.jsonObject(with: headerBytes), let header = object as? [String: Any] else {
-            throw SafetensorsError.invalidHeader(file: path, detail: "not a JSON object")
-        }
-        var metadata: [String: String] = [:]
-        if let meta = header["__metadata__"] {
-            guard let strings = meta as? [String: String] else {
-                throw SafetensorsError.invalidHeader(file: path, detail: "__metadata__ must map strings to strings")
-            }
-            metadata = strings
-        }
+        let (header, metadata) = try parseHeader(data.subdata(in: 8..<(8 + Int(length))), file: path)
         let dataStart = 8 + Int(length), dataSize = data.count - dataStart
         var entries: [(name: String, dtype: DType, shape: [Int], range: Range<Int>)] = []
         for (name, value) in header where name != "__metadata__" {

@@ -218,4 +218,14 @@ extension SafetensorsError {
         #expect(other.parameters().map { $0.toArray(Float.self) } == before)
         #expect(throws: SafetensorsError.self) { try Checkpoint.load(model: TinyMLP(3, 4, 2), optimizer: SGD(learningRate: 1), from: directory) }
     }
+
+    @Test func headerOnlyMetadataMatchesTheFullRead() throws {
+        let path = temporaryPath("meta.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: SafetensorsError.self) { try Safetensors.metadata(path) }
+        let python = fixtures.appendingPathComponent("python.safetensors").path
+        #expect(try Safetensors.metadata(python) == (try Safetensors.read(python, device: .cpu).metadata))
+        try Data([200, 0, 0, 0, 0, 0, 0, 0, 123]).write(to: URL(fileURLWithPath: path))
+        #expect(throws: SafetensorsError.self) { try Safetensors.metadata(path) }
+    }
 }

@@ -91,15 +91,12 @@ enum KilnWorkloads {
             let data = (0..<3).map { _ in (Tensor.normal([batch, 1, 28, 28]), Tensor((0..<batch).map { Int64($0 % 10) })) }
             return (m, { crossEntropy(logits: m(data[$0 % 3].0), targets: data[$0 % 3].1) })
         case "lstm":
-            let embedding = Embedding(1000, 64), lstm = LSTM(inputSize: 64, hiddenSize: 128), head = Linear(128, 2)
-            let all = BenchModel(children: [("embedding", embedding), ("lstm", lstm), ("head", head)])
+            let m = TextClassificationTask.Classifier(vocabulary: 1000, embedding: 64, hidden: 128, classes: 2, architecture: "lstm",
+                                                      device: Device.default)
             let data = (0..<3).map { j in
                 (Tensor((0..<(batch * 50)).map { Int64(($0 * 31 + j * 17) % 1000) }, shape: [batch, 50]), Tensor((0..<batch).map { Int64($0 % 2) }))
             }
-            return (all, { i in
-                let states = lstm.run(embedding(data[i % 3].0)).states
-                return crossEntropy(logits: head(states[0].squeezed(axis: 0)), targets: data[i % 3].1)
-            })
+            return (m, { crossEntropy(logits: m(data[$0 % 3].0), targets: data[$0 % 3].1) })
         default:
             let gpt = GPT(.init(vocabularySize: 256, contextLength: 128, dimensions: 128, layers: 4, heads: 4))
             let data = (0..<3).map { j in
@@ -131,12 +128,3 @@ enum KilnWorkloads {
     }
 }
 
-/// A module over explicitly named children (the LSTM benchmark's three layers).
-final class BenchModel: Module {
-    private let named: [(name: String, module: Module)]
-    init(children: [(String, Module)]) {
-        named = children.map { (name: $0.0, module: $0.1) }
-        super.init()
-    }
-    override func children() -> [(name: String, module: Module)] { named }
-}

@@ -11,7 +11,7 @@ enum CheckpointLoader {
         guard FileManager.default.fileExists(atPath: file) else {
             throw UsageError(description: "no checkpoint in \(directory): \(file) does not exist")
         }
-        var (kind, settings) = try TaskFactory.settings(fromCheckpointMetadata: try Safetensors.read(file, device: .cpu).metadata, file: file)
+        var (kind, settings) = try TaskFactory.settings(fromCheckpointMetadata: try Safetensors.metadata(file), file: file)
         settings.merge(overrides) { $1 }
         return try Device.withDefault(device) {
             let task = try TaskFactory.make(kind: kind, settings: settings, device: device, loadData: loadData)

@@ -18,6 +18,8 @@ public protocol ClassificationTask: SupervisedTask {
     func labels(_ indices: [Int], heldOut: Bool) -> [Int]
     /// The seed that orders the epochs.
     var seed: UInt64 { get }
+    /// The device the model lives on.
+    var device: Device { get }
 }
 
 extension ClassificationTask {
@@ -32,7 +34,6 @@ extension ClassificationTask {
         let order = Self.permutation(trainingCount, epoch: step / perEpoch, seed: seed)
         let start = (step % perEpoch) * batchSize
         let indices = Array(order[start..<Swift.min(start + batchSize, trainingCount)])
-        let device = model.namedParameters()[0].tensor.device
         let targets = Tensor(labels(indices, heldOut: false).map(Int64.init), device: device)
         return (crossEntropy(logits: logits(indices, heldOut: false), targets: targets), indices.count)
     }

@@ -22,11 +22,11 @@ public final class GANTask: TrainingTask {
 
     static let noise = 8, modes = 8, radius = 2.0, sigma = 0.05
     let networks: Networks
-    private let dimensions: Int, seed: UInt64
+    private let dimensions: Int, seed: UInt64, device: Device
 
     /// A GAN with hidden layers of `dimensions`.
     init(dimensions: Int, seed: UInt64, device: Device) {
-        self.dimensions = dimensions; self.seed = seed
+        self.dimensions = dimensions; self.seed = seed; self.device = device
         networks = Networks(dimensions: dimensions, device: device)
     }
 
@@ -56,8 +56,6 @@ public final class GANTask: TrainingTask {
         }
         return Tensor(values, shape: [count, 2], device: device).to(.float32)
     }
-
-    private var device: Device { networks.namedParameters()[0].tensor.device }
 
     /// Points from the generator.
     func generate(_ count: Int) -> Tensor {

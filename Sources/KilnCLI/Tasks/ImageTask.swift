@@ -15,10 +15,13 @@ public final class ImageTask: ClassificationTask {
     private let dataPath: String, architecture: String, dimensions: Int
     /// The seed of the epoch order.
     public let seed: UInt64
+    /// The device the images and the model live on.
+    public let device: Device
 
     /// Reads the IDX files in `dataPath` and builds the `architecture` (`mlp` or `cnn`) model.
     init(dataPath: String, architecture: String, dimensions: Int, seed: UInt64, device: Device) throws {
         self.dataPath = dataPath; self.architecture = architecture; self.dimensions = dimensions; self.seed = seed
+        self.device = device
         func file(_ name: String) -> String? {
             [name, name + ".gz"].map { dataPath + "/" + $0 }.first { FileManager.default.fileExists(atPath: $0) }
         }

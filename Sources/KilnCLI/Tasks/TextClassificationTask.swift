@@ -8,26 +8,28 @@ import KilnNN
 /// words), sequences cut or padded to `context` tokens; a seeded 10% is held out. The model is an LSTM (last
 /// real state → linear) or `bag`, an embedding-pooling classifier (mean of the real tokens' embeddings → MLP).
 public final class TextClassificationTask: ClassificationTask {
-    /// The classifier's layers: `embedding`, then `lstm` or `hidden`, then `head`.
+    /// The classifier's layers: `embedding`, then `lstm` or `hidden`, then `head` (also `kiln bench`'s LSTM
+    /// workload).
     final class Classifier: Module {
         let embedding: Embedding
         let lstm: LSTM?
         let hidden: Linear?
         let head: Linear
 
-        init(vocabulary: Int, dimensions: Int, classes: Int, architecture: String, device: Device) {
-            embedding = Embedding(vocabulary, dimensions, device: device)
-            lstm = architecture == "lstm" ? LSTM(inputSize: dimensions, hiddenSize: dimensions, device: device) : nil
-            hidden = architecture == "lstm" ? nil : Linear(dimensions, dimensions, device: device)
-            head = Linear(dimensions, classes, device: device)
+        init(vocabulary: Int, embedding width: Int, hidden features: Int, classes: Int, architecture: String, device: Device) {
+            embedding = Embedding(vocabulary, width, device: device)
+            lstm = architecture == "lstm" ? LSTM(inputSize: width, hiddenSize: features, device: device) : nil
+            hidden = architecture == "lstm" ? nil : Linear(width, features, device: device)
+            head = Linear(features, classes, device: device)
             super.init()
         }
 
-        /// Logits for `tokens` (`[batch, time]`, padded after the `lengths` real tokens).
-        func callAsFunction(_ tokens: Tensor, lengths: [Int]) -> Tensor {
+        /// Logits for `tokens` (`[batch, time]`, padded after the `lengths` real tokens; all real when nil).
+        func callAsFunction(_ tokens: Tensor, lengths: [Int]? = nil) -> Tensor {
             let x = embedding(tokens)
             if let lstm { return head(lstm.run(x, lengths: lengths).states[0].squeezed(axis: 0)) }
             let (batch, time) = (tokens.shape[0], tokens.shape[1])
+            let lengths = lengths ?? Array(repeating: time, count: batch)
             let mask = Tensor(lengths.flatMap { n in (0..<time).map { $0 < n ? 1.0 : 0.0 } }, shape: [batch, time, 1], device: x.device).to(x.dtype)
             let counts = Tensor(lengths.map { Double(Swift.max($0, 1)) }, shape: [batch, 1], device: x.device).to(x.dtype)
             return head(hidden!((x * mask).sum(axis: 1) / counts).relu())
@@ -44,10 +46,13 @@ public final class TextClassificationTask: ClassificationTask {
     private let dataPath: String, architecture: String, dimensions: Int, context: Int
     /// The seed of the split and the epoch order.
     public let seed: UInt64
+    /// The device the model lives on.
+    public let device: Device
 
     /// Reads the labelled texts at `dataPath` and builds the `architecture` (`lstm` or `bag`) classifier.
     init(dataPath: String, architecture: String, dimensions: Int, context: Int, seed: UInt64, device: Device) throws {
         self.dataPath = dataPath; self.architecture = architecture; self.dimensions = dimensions; self.context = context; self.seed = seed
+        self.device = device
         let examples = try Self.read(dataPath)
         classNames = Array(Set(examples.map(\.label))).sorted()
         guard classNames.count >= 2 else { throw DataFileError.malformed(file: dataPath, detail: "needs at least two classes, found \(classNames)") }
@@ -65,7 +70,7 @@ public final class TextClassificationTask: ClassificationTask {
         }
         test = order.prefix(heldOut).map(encode)
         train = order.dropFirst(heldOut).map(encode)
-        classifier = Classifier(vocabulary: words.vocabulary.count, dimensions: dimensions, classes: classNames.count,
+        classifier = Classifier(vocabulary: words.vocabulary.count, embedding: dimensions, hidden: dimensions, classes: classNames.count,
                                 architecture: architecture, device: device)
     }
 
@@ -119,7 +124,6 @@ public final class TextClassificationTask: ClassificationTask {
         let rows = indices.map { (heldOut ? test : train)[$0].tokens }
         let width = Swift.max(1, rows.map(\.count).max() ?? 1)
         let padded = padSequences(rows, maxLength: width, padding: .post)
-        let device = classifier.head.weight.device
         return classifier(Tensor(padded.flatMap { $0.map(Int64.init) }, shape: [rows.count, width], device: device), lengths: rows.map(\.count))
     }
 

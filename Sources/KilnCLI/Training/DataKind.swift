@@ -18,9 +18,6 @@ enum DataKind: Equatable {
         }
     }
 
-    /// The IDX file names of the MNIST layout, compressed or not.
-    static let imageFiles = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-
     /// Classifies `path`; throws when it does not exist or holds nothing usable.
     static func detect(_ path: String) throws -> DataKind {
         let manager = FileManager.default

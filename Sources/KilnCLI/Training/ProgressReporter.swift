@@ -21,7 +21,7 @@ final class ProgressReporter {
         smoothedLoss = smoothedLoss.map { 0.9 * $0 + 0.1 * loss } ?? loss
         smoothedRate = smoothedRate.map { 0.9 * $0 + 0.1 * rate } ?? rate
         smoothedSeconds = smoothedSeconds.map { 0.9 * $0 + 0.1 * seconds } ?? seconds
-        let status = line(step: step, loss: smoothedLoss!, rate: smoothedRate!, seconds: smoothedSeconds!)
+        let status = line(step: step, loss: smoothedLoss!, rate: smoothedRate!, secondsPerStep: smoothedSeconds!)
         if terminal {
             if Date().timeIntervalSince(lastDrawn) > 0.1 || step == total {
                 FileHandle.standardError.write(Data(("\r\u{1B}[K" + bar(step) + " " + status).utf8))
@@ -45,8 +45,8 @@ final class ProgressReporter {
         if terminal && drawn { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 
-    private func line(step: Int, loss: Double, rate: Double, seconds: Double) -> String {
-        let eta = Double(total - step) * seconds  // seconds: the smoothed time per step
+    private func line(step: Int, loss: Double, rate: Double, secondsPerStep seconds: Double) -> String {
+        let eta = Double(total - step) * seconds
         return "step \(step)/\(total)  loss \(String(format: "%.4f", loss))  \(Self.compact(rate)) \(unit)/s  ETA \(Self.duration(eta))"
     }
 

@@ -76,7 +76,7 @@ public enum TrainCommand {
             directory = given
             let file = directory + "/" + Checkpoint.fileName
             guard FileManager.default.fileExists(atPath: file) else { throw UsageError(description: "no checkpoint to resume: \(file) does not exist") }
-            let metadata = try Safetensors.read(file, device: .cpu).metadata
+            let metadata = try Safetensors.metadata(file)
             (kind, settings) = try TaskFactory.settings(fromCheckpointMetadata: metadata, file: file)
             planDefaults = TrainingPlan.recorded(in: metadata)
         } else {
