@@ -5,11 +5,12 @@ import PackageDescription
 ///
 /// Module graph (arrows point at dependencies):
 ///
-///     KilnCore  <-  KilnCPU  <-  Kiln  <-  KilnNN  <-  KilnCheck  <-  KilnCLI  <-  kiln
-///                                              (CZlib: the system zlib, for gzip-compressed data)
+///     KilnCore  <-  KilnCPU   <-  Kiln  <-  KilnNN  <-  KilnCheck  <-  KilnCLI  <-  kiln
+///               <-  KilnCUDA  <-´              (CZlib: the system zlib, for gzip-compressed data)
+///                   (CCUDA: the driver and cuBLAS, opened at run time; the kernels' embedded PTX)
 ///
 /// `KilnCore` holds what every backend implements against: dtypes, layouts, the `Backend` protocol and its op
-/// vocabulary, and the Philox random stream. Backends never see a `Tensor`; `Kiln` holds `Tensor`, the op
+/// vocabulary, and the Philox random stream. Backends (`KilnCPU`, `KilnCUDA`) never see a `Tensor`; `Kiln` holds `Tensor`, the op
 /// front-end, autograd and device discovery, so it can pick a default device from every backend it links.
 let package = Package(
     name: "Kiln",
@@ -17,6 +18,7 @@ let package = Package(
         .library(name: "Kiln", targets: ["Kiln"]),
         .library(name: "KilnCore", targets: ["KilnCore"]),
         .library(name: "KilnCPU", targets: ["KilnCPU"]),
+        .library(name: "KilnCUDA", targets: ["KilnCUDA"]),
         .library(name: "KilnCheck", targets: ["KilnCheck"]),
         .library(name: "KilnCLI", targets: ["KilnCLI"]),
         .library(name: "KilnNN", targets: ["KilnNN"]),
@@ -25,12 +27,14 @@ let package = Package(
     targets: [
         .target(name: "KilnCore"),
         .target(name: "KilnCPU", dependencies: ["KilnCore"]),
-        .target(name: "Kiln", dependencies: ["KilnCore", "KilnCPU"]),
+        .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "KilnCUDA", dependencies: ["KilnCore", "CCUDA"]),
+        .target(name: "Kiln", dependencies: ["KilnCore", "KilnCPU", "KilnCUDA"]),
         .target(name: "KilnCheck", dependencies: ["Kiln", "KilnNN"]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "KilnNN", dependencies: ["Kiln", "CZlib"]),
-        .target(name: "KilnCLI", dependencies: ["Kiln", "KilnCPU", "KilnNN", "KilnCheck"]),
+        .target(name: "KilnCLI", dependencies: ["Kiln", "KilnCPU", "KilnCUDA", "KilnNN", "KilnCheck"]),
         .executableTarget(name: "kiln", dependencies: ["KilnCLI"]),
-        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCore", "KilnCheck", "KilnNN", "KilnCLI"]),
+        .testTarget(name: "KilnTests", dependencies: ["Kiln", "KilnCPU", "KilnCUDA", "KilnCore", "KilnCheck", "KilnNN", "KilnCLI"]),
     ]
 )

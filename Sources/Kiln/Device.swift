@@ -1,5 +1,6 @@
 import Foundation
 import KilnCPU
+import KilnCUDA
 import Synchronization
 
 /// A device tensors live on: a handle on one backend. Code written against tensors names devices, never
@@ -14,16 +15,18 @@ public struct Device: Hashable, Sendable, CustomStringConvertible {
     /// The host CPU.
     public static let cpu = Device(backend: CPUBackend.shared)
 
-    /// The NVIDIA GPU with the given ordinal; throws with the reason when it cannot be used.
+    /// The NVIDIA GPU with the given ordinal; throws with the probe's reason when it cannot be used (built
+    /// without the CUDA headers, no driver library, no GPU, no cuBLAS, kernels that do not load).
     public static func cuda(_ ordinal: Int = 0) throws -> Device {
-        throw KilnError.deviceUnavailable(device: "cuda:\(ordinal)",
-                                          reason: "CUDA support not built: this build of Kiln has no CUDA backend")
+        Device(backend: try CUDABackend.device(ordinal))
     }
 
-    /// Every device this process can use, the CPU last.
+    /// Every device this process can use: the GPUs in ordinal order, then the CPU.
     public static var available: [Device] {
         var devices: [Device] = []
-        if let gpu = try? cuda(0) { devices.append(gpu) }
+        if case .available(let count) = CUDAProbe.availability {
+            devices += (0..<count).compactMap { try? cuda($0) }
+        }
         devices.append(.cpu)
         return devices
     }

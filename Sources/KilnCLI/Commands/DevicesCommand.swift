@@ -1,5 +1,6 @@
 import Foundation
 import Kiln
+import KilnCUDA
 
 /// `kiln devices`: the devices this process can use, and why CUDA cannot be used when it cannot.
 public enum DevicesCommand {
@@ -25,6 +26,7 @@ public enum DevicesCommand {
             let memory = device.memory.total.map { String(format: "%.1f GB", Double($0) / 1e9) } ?? "unknown"
             print("\(device)\(device == chosen ? " (default)" : ""): \(device.name), memory \(memory)")
         }
+        if let driver = CUDAProbe.driverDescription { print("cuda: \(driver)") }
         do {
             _ = try Device.cuda(0)
         } catch {

@@ -1,0 +1,162 @@
+// Elementwise kernels: fill, copy (with casts), unary and binary functions, comparisons and selection, over
+// any strided or broadcast layout (KilnIter); a contiguous operand set arrives as rank 1 with unit strides.
+#include "common.cuh"
+
+template <typename F> __device__ __forceinline__ F sigmoid_of(F a) {
+    return a >= (F)0 ? (F)1 / ((F)1 + exp(-a)) : exp(a) / ((F)1 + exp(a));
+}
+
+template <typename F> __device__ F unary_float(int op, F a) {
+    switch (op) {
+    case KILN_NEG: return -a;
+    case KILN_ABS: return fabs(a);
+    case KILN_SIGN: return a > (F)0 ? (F)1 : (a < (F)0 ? (F)-1 : (a != a ? a : (F)0));
+    case KILN_SQUARE: return a * a;
+    case KILN_EXP: return exp(a);
+    case KILN_LOG: return log(a);
+    case KILN_SQRT: return sqrt(a);
+    case KILN_RSQRT: return (F)1 / sqrt(a);
+    case KILN_RECIPROCAL: return (F)1 / a;
+    case KILN_SIN: return sin(a);
+    case KILN_COS: return cos(a);
+    case KILN_TANH: return tanh(a);
+    case KILN_SIGMOID: return sigmoid_of(a);
+    case KILN_RELU: return a > (F)0 ? a : (a != a ? a : (F)0);
+    case KILN_GELU: return a * ((F)1 + erf(a * (F)0.70710678118654752440)) / (F)2;
+    case KILN_GELU_TANH: {
+        F inner = (F)0.79788456080286535588 * (a + (F)0.044715 * a * a * a);
+        return a * ((F)1 + tanh(inner)) / (F)2;
+    }
+    case KILN_SILU: return a * sigmoid_of(a);
+    case KILN_ERF: return erf(a);
+    case KILN_FLOOR: return floor(a);
+    case KILN_CEIL: return ceil(a);
+    default: return rint(a);
+    }
+}
+
+__device__ i64 unary_integer(int op, i64 a) {
+    u64 u = (u64)a;
+    switch (op) {
+    case KILN_NEG: return (i64)(0ull - u);
+    case KILN_ABS: return a < 0 ? (i64)(0ull - u) : a;
+    case KILN_SIGN: return a > 0 ? 1 : (a < 0 ? -1 : 0);
+    case KILN_SQUARE: return (i64)(u * u);
+    default: return a > 0 ? a : 0;
+    }
+}
+
+template <typename F> __device__ F binary_float(int op, F a, F b) {
+    switch (op) {
+    case KILN_ADD: return a + b;
+    case KILN_SUB: return a - b;
+    case KILN_MUL: return a * b;
+    case KILN_DIV: return a / b;
+    case KILN_POW: return pow(a, b);
+    case KILN_MAXIMUM: return a != a || b != b ? (F)NAN : (b >= a ? b : a);
+    default: return a != a || b != b ? (F)NAN : (b < a ? b : a);
+    }
+}
+
+__device__ i64 binary_integer(int op, i64 a, i64 b) {
+    switch (op) {
+    case KILN_ADD: return (i64)((u64)a + (u64)b);
+    case KILN_SUB: return (i64)((u64)a - (u64)b);
+    case KILN_MUL: return (i64)((u64)a * (u64)b);
+    case KILN_MAXIMUM: return b >= a ? b : a;
+    default: return b < a ? b : a;
+    }
+}
+
+template <typename C> __device__ __forceinline__ bool compare_values(int op, C a, C b) {
+    switch (op) {
+    case KILN_EQ: return a == b;
+    case KILN_NE: return a != b;
+    case KILN_LT: return a < b;
+    case KILN_LE: return a <= b;
+    case KILN_GT: return a > b;
+    default: return a >= b;
+    }
+}
+
+/// Operand 0 is `out`.
+extern "C" __global__ void kiln_fill(KilnIter it, void *out, int outType, double value) {
+    int domain = domain_of(outType);
+    i64 o[KILN_MAX_OPERANDS];
+    GRID_STRIDE(i, it.count) {
+        offsets_at(it, i, o);
+        if (domain == 0) store<float>(out, outType, o[0], (float)value);
+        else if (domain == 1) store<double>(out, outType, o[0], value);
+        else store<i64>(out, outType, o[0], outType == KILN_BOOL ? (value != 0.0 ? 1 : 0) : double_to_i64(value));
+    }
+}
+
+/// Operands: 0 `out`, 1 `source`. Integers copy exactly; anything touching float64 or a 32/64-bit integer
+/// source goes through double; the rest through float.
+extern "C" __global__ void kiln_copy(KilnIter it, const void *source, int sourceType, void *out, int outType) {
+    int via = (domain_of(sourceType) == 2 && domain_of(outType) == 2) ? 2
+              : (sourceType == KILN_F64 || outType == KILN_F64 || sourceType == KILN_I64 || sourceType == KILN_I32) ? 1
+                                                                                                                  : 0;
+    i64 o[KILN_MAX_OPERANDS];
+    GRID_STRIDE(i, it.count) {
+        offsets_at(it, i, o);
+        if (via == 0) store<float>(out, outType, o[0], load<float>(source, sourceType, o[1]));
+        else if (via == 1) store<double>(out, outType, o[0], load<double>(source, sourceType, o[1]));
+        else store<i64>(out, outType, o[0], load<i64>(source, sourceType, o[1]));
+    }
+}
+
+/// Operands: 0 `out`, 1 `x`; both of dtype `type`.
+extern "C" __global__ void kiln_unary(KilnIter it, int op, const void *x, void *out, int type) {
+    int domain = domain_of(type);
+    i64 o[KILN_MAX_OPERANDS];
+    GRID_STRIDE(i, it.count) {
+        offsets_at(it, i, o);
+        if (domain == 0) store<float>(out, type, o[0], unary_float<float>(op, load<float>(x, type, o[1])));
+        else if (domain == 1) store<double>(out, type, o[0], unary_float<double>(op, load<double>(x, type, o[1])));
+        else store<i64>(out, type, o[0], unary_integer(op, load<i64>(x, type, o[1])));
+    }
+}
+
+/// Operands: 0 `out`, 1 `a`, 2 `b`; all of dtype `type`.
+extern "C" __global__ void kiln_binary(KilnIter it, int op, const void *a, const void *b, void *out, int type) {
+    int domain = domain_of(type);
+    i64 o[KILN_MAX_OPERANDS];
+    GRID_STRIDE(i, it.count) {
+        offsets_at(it, i, o);
+        if (domain == 0)
+            store<float>(out, type, o[0], binary_float<float>(op, load<float>(a, type, o[1]), load<float>(b, type, o[2])));
+        else if (domain == 1)
+            store<double>(out, type, o[0],
+                          binary_float<double>(op, load<double>(a, type, o[1]), load<double>(b, type, o[2])));
+        else store<i64>(out, type, o[0], binary_integer(op, load<i64>(a, type, o[1]), load<i64>(b, type, o[2])));
+    }
+}
+
+/// Operands: 0 `out` (bool), 1 `a`, 2 `b` (dtype `type`).
+extern "C" __global__ void kiln_compare(KilnIter it, int op, const void *a, const void *b, int type, uint8_t *out) {
+    int domain = domain_of(type);
+    i64 o[KILN_MAX_OPERANDS];
+    GRID_STRIDE(i, it.count) {
+        offsets_at(it, i, o);
+        bool r = domain == 0   ? compare_values(op, load<float>(a, type, o[1]), load<float>(b, type, o[2]))
+                 : domain == 1 ? compare_values(op, load<double>(a, type, o[1]), load<double>(b, type, o[2]))
+                               : compare_values(op, load<i64>(a, type, o[1]), load<i64>(b, type, o[2]));
+        out[o[0]] = r ? 1 : 0;
+    }
+}
+
+/// Operands: 0 `out`, 1 `condition` (bool), 2 `a`, 3 `b`; `a`, `b` and `out` of dtype `type`.
+extern "C" __global__ void kiln_select(KilnIter it, const uint8_t *condition, const void *a, const void *b, void *out,
+                                      int type) {
+    int domain = domain_of(type);
+    i64 o[KILN_MAX_OPERANDS];
+    GRID_STRIDE(i, it.count) {
+        offsets_at(it, i, o);
+        i64 from = condition[o[1]] != 0 ? o[2] : o[3];
+        const void *source = condition[o[1]] != 0 ? a : b;
+        if (domain == 0) store<float>(out, type, o[0], load<float>(source, type, from));
+        else if (domain == 1) store<double>(out, type, o[0], load<double>(source, type, from));
+        else store<i64>(out, type, o[0], load<i64>(source, type, from));
+    }
+}

@@ -1,0 +1,136 @@
+// Fused layer kernels: layer normalisation forward and backward, and cross-entropy over class indices
+// (with ignored rows and label smoothing) forward and backward. One block per row; statistics in double.
+#include "common.cuh"
+
+/// `out = (x - mean)·rstd·weight + bias` per row of `n` elements, saving `mean` and `rstd`.
+extern "C" __global__ void kiln_layer_norm(i64 rows, i64 n, double epsilon, int type, const void *x, KilnMatrix xv,
+                                           const void *weight, KilnMatrix wv, const void *bias, KilnMatrix bv,
+                                           void *out, KilnMatrix ov, void *mean, void *rstd, int statType,
+                                           KilnMatrix mv, KilnMatrix rv) {
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        i64 row = xv.offset + r * xv.row;
+        double total = 0;
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x) total += load<double>(x, type, row + i * xv.column);
+        double mu = block_reduce(total, Add()) / (double)n;
+        double squares = 0;
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
+            double d = load<double>(x, type, row + i * xv.column) - mu;
+            squares += d * d;
+        }
+        double inv = 1.0 / sqrt(block_reduce(squares, Add()) / (double)n + epsilon);
+        if (threadIdx.x == 0) {
+            store<double>(mean, statType, mv.offset + r * mv.column, mu);
+            store<double>(rstd, statType, rv.offset + r * rv.column, inv);
+        }
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
+            if (type == KILN_F64) {
+                double v = (load<double>(x, type, row + i * xv.column) - mu) * inv;
+                if (weight) v *= load<double>(weight, type, wv.offset + i * wv.column);
+                if (bias) v += load<double>(bias, type, bv.offset + i * bv.column);
+                store<double>(out, type, ov.offset + r * ov.row + i * ov.column, v);
+            } else {
+                float v = (load<float>(x, type, row + i * xv.column) - (float)mu) * (float)inv;
+                if (weight) v *= load<float>(weight, type, wv.offset + i * wv.column);
+                if (bias) v += load<float>(bias, type, bv.offset + i * bv.column);
+                store<float>(out, type, ov.offset + r * ov.row + i * ov.column, v);
+            }
+        }
+    }
+}
+
+/// `dx = rstd·(g - mean(g) - x̂·mean(g·x̂))` with `g = dy·weight`, one block per row.
+extern "C" __global__ void kiln_layer_norm_backward(i64 rows, i64 n, int type, const void *dy, KilnMatrix dyv,
+                                                    const void *x, KilnMatrix xv, const void *mean, const void *rstd,
+                                                    int statType, KilnMatrix mv, KilnMatrix rv, const void *weight,
+                                                    KilnMatrix wv, void *dx, KilnMatrix dxv) {
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        double mu = load<double>(mean, statType, mv.offset + r * mv.column);
+        double inv = load<double>(rstd, statType, rv.offset + r * rv.column);
+        double sumG = 0, sumGX = 0;
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
+            double g = load<double>(dy, type, dyv.offset + r * dyv.row + i * dyv.column);
+            if (weight) g *= load<double>(weight, type, wv.offset + i * wv.column);
+            double xhat = (load<double>(x, type, xv.offset + r * xv.row + i * xv.column) - mu) * inv;
+            sumG += g;
+            sumGX += g * xhat;
+        }
+        double meanG = block_reduce(sumG, Add()) / (double)n, meanGX = block_reduce(sumGX, Add()) / (double)n;
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
+            double g = load<double>(dy, type, dyv.offset + r * dyv.row + i * dyv.column);
+            if (weight) g *= load<double>(weight, type, wv.offset + i * wv.column);
+            double xhat = (load<double>(x, type, xv.offset + r * xv.row + i * xv.column) - mu) * inv;
+            store<double>(dx, type, dxv.offset + r * dxv.row + i * dxv.column, inv * (g - meanG - xhat * meanGX));
+        }
+    }
+}
+
+/// The column sums `dweight = Σ dy·x̂` and `dbias = Σ dy`, one thread per column; either output may be null.
+extern "C" __global__ void kiln_layer_norm_parameter_gradients(i64 rows, i64 n, int type, const void *dy,
+                                                                KilnMatrix dyv, const void *x, KilnMatrix xv,
+                                                                const void *mean, const void *rstd, int statType,
+                                                                KilnMatrix mv, KilnMatrix rv, void *dweight,
+                                                                KilnMatrix dwv, void *dbias, KilnMatrix dbv) {
+    GRID_STRIDE(c, n) {
+        double dw = 0, db = 0;
+        for (i64 r = 0; r < rows; ++r) {
+            double mu = load<double>(mean, statType, mv.offset + r * mv.column);
+            double inv = load<double>(rstd, statType, rv.offset + r * rv.column);
+            double g = load<double>(dy, type, dyv.offset + r * dyv.row + c * dyv.column);
+            dw += g * (load<double>(x, type, xv.offset + r * xv.row + c * xv.column) - mu) * inv;
+            db += g;
+        }
+        if (dweight) store<double>(dweight, type, dwv.offset + c * dwv.column, dw);
+        if (dbias) store<double>(dbias, type, dbv.offset + c * dbv.column, db);
+    }
+}
+
+/// Per-row cross-entropy (`gradient` null: `out[r]` is the loss) or its gradient (`out` is `[rows, classes]`:
+/// `(softmax - target distribution)·gradient[r]`). Rows whose target is `ignoreIndex` (when `hasIgnore`) give 0.
+extern "C" __global__ void kiln_cross_entropy(i64 rows, i64 classes, int type, const void *logits, KilnMatrix lv,
+                                              const void *targets, int targetType, KilnMatrix tv, int hasIgnore,
+                                              i64 ignoreIndex, double smoothing, const void *gradient,
+                                              KilnMatrix gv, void *out, KilnMatrix ov, i64 *fault) {
+    for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
+        i64 t = load<i64>(targets, targetType, tv.offset + r * tv.column);
+        i64 row = lv.offset + r * lv.row;
+        bool ignored = hasIgnore && t == ignoreIndex;
+        if (!ignored && !index_ok(fault, KILN_FAULT_CROSS_ENTROPY, t, classes)) continue;
+        if (ignored) {
+            if (!gradient) {
+                if (threadIdx.x == 0) store<double>(out, type, ov.offset + r * ov.column, 0.0);
+            } else {
+                for (i64 c = threadIdx.x; c < classes; c += blockDim.x)
+                    store<double>(out, type, ov.offset + r * ov.row + c * ov.column, 0.0);
+            }
+            continue;
+        }
+        double m = -INFINITY;
+        for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
+            double v = load<double>(logits, type, row + c * lv.column);
+            if (!(v <= m)) m = v;
+        }
+        m = block_reduce(m, Extreme{true});
+        double total = 0, sum = 0;
+        for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
+            double v = load<double>(logits, type, row + c * lv.column);
+            total += type == KILN_F64 ? exp(v - m) : (double)expf((float)v - (float)m);
+            sum += v;
+        }
+        double lse = m + log(block_reduce(total, Add()));
+        sum = block_reduce(sum, Add());
+        if (!gradient) {
+            if (threadIdx.x == 0) {
+                double loss = (1 - smoothing) * (lse - load<double>(logits, type, row + t * lv.column));
+                if (smoothing > 0) loss += smoothing * (lse - sum / (double)classes);
+                store<double>(out, type, ov.offset + r * ov.column, loss);
+            }
+        } else {
+            double g = load<double>(gradient, type, gv.offset + r * gv.column);
+            for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
+                double p = exp(load<double>(logits, type, row + c * lv.column) - lse);
+                double q = (c == t ? 1 - smoothing : 0) + smoothing / (double)classes;
+                store<double>(out, type, ov.offset + r * ov.row + c * ov.column, (p - q) * g);
+            }
+        }
+    }
+}

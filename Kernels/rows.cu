@@ -1,0 +1,159 @@
+// Kernels that reduce along axes: sums, means, variances and extremes over any set of axes, arg-extremes,
+// softmax and log-softmax with their backward pass. One block per output (or row); threads stride the
+// reduced elements and combine with warp shuffles and a shared-memory step.
+#include "common.cuh"
+
+/// `it` walks the kept positions (operand 0 `x`, operand 1 `out`); `reduced` walks the reduced positions of
+/// `x` (operand 0). Sums accumulate in double; the mean of nothing is NaN, as are the extremes of nothing.
+extern "C" __global__ void kiln_reduce(KilnIter it, KilnIter reduced, int op, int correction, const void *x,
+                                       int xType, void *out, int outType) {
+    i64 n = reduced.count;
+    for (i64 row = blockIdx.x; row < it.count; row += gridDim.x) {
+        i64 base[KILN_MAX_OPERANDS], at[KILN_MAX_OPERANDS];
+        offsets_at(it, row, base);
+        double result;
+        if (op == KILN_MAX || op == KILN_MIN) {
+            Extreme extreme{op == KILN_MAX};
+            double best = NAN;
+            bool seen = false;
+            for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+                offsets_at(reduced, j, at);
+                double v = load<double>(x, xType, base[0] + at[0]);
+                best = seen ? extreme(best, v) : v;
+                seen = true;
+            }
+            // Threads that saw nothing contribute an element another thread saw (the first one).
+            if (!seen && n > 0) {
+                offsets_at(reduced, 0, at);
+                best = load<double>(x, xType, base[0] + at[0]);
+            }
+            result = block_reduce(best, extreme);
+        } else {
+            double total = 0;
+            for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+                offsets_at(reduced, j, at);
+                total += load<double>(x, xType, base[0] + at[0]);
+            }
+            total = block_reduce(total, Add());
+            result = total;
+            if (op != KILN_SUM) {
+                double mean = total / (double)n;
+                result = mean;
+                if (op == KILN_VARIANCE) {
+                    double squares = 0;
+                    for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+                        offsets_at(reduced, j, at);
+                        double d = load<double>(x, xType, base[0] + at[0]) - mean;
+                        squares += d * d;
+                    }
+                    squares = block_reduce(squares, Add());
+                    result = squares / (double)(n - correction);
+                }
+            }
+        }
+        if (threadIdx.x == 0) store<double>(out, outType, base[1], result);
+    }
+}
+
+/// The index of the first extreme element along one axis (the first NaN if there is one). `it` walks the rows
+/// (operand 0 `x`, operand 1 `out`, int64).
+extern "C" __global__ void kiln_arg_reduce(KilnIter it, int op, i64 length, i64 stride, const void *x, int xType,
+                                           i64 *out) {
+    bool isMax = op == KILN_ARGMAX;
+    for (i64 row = blockIdx.x; row < it.count; row += gridDim.x) {
+        i64 base[KILN_MAX_OPERANDS];
+        offsets_at(it, row, base);
+        double best = 0;
+        i64 bestAt = -1;
+        for (i64 j = threadIdx.x; j < length; j += blockDim.x) {
+            double v = load<double>(x, xType, base[0] + j * stride);
+            bool better = bestAt < 0 || (best == best && (v != v || (isMax ? v > best : v < best)));
+            if (better) {
+                best = v;
+                bestAt = j;
+            }
+        }
+        // Pack (value, index) pairs through shared memory: the better value wins, the lower index on ties.
+        __shared__ double values[1024];
+        __shared__ i64 positions[1024];
+        values[threadIdx.x] = best;
+        positions[threadIdx.x] = bestAt;
+        __syncthreads();
+        for (unsigned half = blockDim.x / 2; half > 0; half >>= 1) {
+            if (threadIdx.x < half) {
+                double v = values[threadIdx.x + half], b = values[threadIdx.x];
+                i64 vAt = positions[threadIdx.x + half], bAt = positions[threadIdx.x];
+                bool take = vAt >= 0 &&
+                            (bAt < 0 || (v != v && (b == b || vAt < bAt)) ||
+                             (v == v && b == b && ((isMax ? v > b : v < b) || (v == b && vAt < bAt))));
+                if (take) {
+                    values[threadIdx.x] = v;
+                    positions[threadIdx.x] = vAt;
+                }
+            }
+            __syncthreads();
+        }
+        if (threadIdx.x == 0) out[base[1]] = positions[0] < 0 ? 0 : positions[0];
+        __syncthreads();
+    }
+}
+
+template <typename F>
+__device__ void softmax_row(const void *x, void *out, int type, i64 xBase, i64 outBase, i64 n, i64 xStride,
+                            i64 outStride, bool logarithm) {
+    F m = -INFINITY;
+    for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+        F v = load<F>(x, type, xBase + j * xStride);
+        if (!(v <= m)) m = v;
+    }
+    m = block_reduce(m, [](F a, F b) { return a != a ? a : (b != b ? b : (b > a ? b : a)); });
+    if (m == -INFINITY) m = 0;
+    F total = 0;
+    for (i64 j = threadIdx.x; j < n; j += blockDim.x) total += exp(load<F>(x, type, xBase + j * xStride) - m);
+    total = block_reduce(total, Add());
+    F logTotal = log(total), scale = (F)1 / total;
+    for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+        F v = load<F>(x, type, xBase + j * xStride) - m;
+        store<F>(out, type, outBase + j * outStride, logarithm ? v - logTotal : exp(v) * scale);
+    }
+}
+
+/// Softmax or log-softmax along an axis of `length` elements; `it` walks the rows (operand 0 `x`, 1 `out`).
+extern "C" __global__ void kiln_softmax(KilnIter it, i64 length, i64 xStride, i64 outStride, int logarithm,
+                                        const void *x, void *out, int type) {
+    for (i64 row = blockIdx.x; row < it.count; row += gridDim.x) {
+        i64 base[KILN_MAX_OPERANDS];
+        offsets_at(it, row, base);
+        if (type == KILN_F64) softmax_row<double>(x, out, type, base[0], base[1], length, xStride, outStride, logarithm);
+        else softmax_row<float>(x, out, type, base[0], base[1], length, xStride, outStride, logarithm);
+    }
+}
+
+template <typename F>
+__device__ void softmax_backward_row(const void *y, const void *g, void *out, int type, const i64 *base,
+                                     const i64 *strides, i64 n, bool logarithm) {
+    F total = 0;
+    for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+        F gj = load<F>(g, type, base[1] + j * strides[1]);
+        total += logarithm ? gj : gj * load<F>(y, type, base[0] + j * strides[0]);
+    }
+    total = block_reduce(total, Add());
+    for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
+        F yj = load<F>(y, type, base[0] + j * strides[0]), gj = load<F>(g, type, base[1] + j * strides[1]);
+        store<F>(out, type, base[2] + j * strides[2], logarithm ? gj - exp(yj) * total : yj * (gj - total));
+    }
+}
+
+/// The gradient of softmax (`y·(g - Σ g·y)`) or log-softmax (`g - exp(y)·Σ g`) along an axis; `it` walks the
+/// rows (operand 0 `y`, 1 `gradient`, 2 `out`).
+extern "C" __global__ void kiln_softmax_backward(KilnIter it, i64 length, i64 yStride, i64 gradientStride,
+                                                 i64 outStride, int logarithm, const void *y, const void *gradient,
+                                                 void *out, int type) {
+    i64 strides[3] = {yStride, gradientStride, outStride};
+    for (i64 row = blockIdx.x; row < it.count; row += gridDim.x) {
+        i64 base[KILN_MAX_OPERANDS];
+        offsets_at(it, row, base);
+        if (type == KILN_F64) softmax_backward_row<double>(y, gradient, out, type, base, strides, length, logarithm);
+        else softmax_backward_row<float>(y, gradient, out, type, base, strides, length, logarithm);
+    }
+}
