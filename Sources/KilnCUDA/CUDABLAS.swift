@@ -23,29 +23,29 @@ final class CUDABLAS: @unchecked Sendable {
 /// How one batched product maps onto `cublasGemmStridedBatchedEx`, which is column-major: a row-major
 /// `C = A·B` is computed as `Cᵀ = Bᵀ·Aᵀ`, and a transposed operand is passed with a transpose flag and its
 /// own leading dimension instead of being copied.
-struct GemmPlan: Equatable {
+public struct GemmPlan: Equatable, Sendable {
     /// One operand as cuBLAS sees it.
-    struct Operand: Equatable {
+    public struct Operand: Equatable, Sendable {
         /// Whether cuBLAS transposes it.
-        var transposed: Bool
+        public var transposed: Bool
         /// The leading dimension, in elements.
-        var leading: Int
+        public var leading: Int
         /// The step between batches, in elements (0 broadcasts).
-        var batchStride: Int
+        public var batchStride: Int
         /// Which of Kiln's operands it is: 0 `a`, 1 `b`.
-        var source: Int
+        public var source: Int
     }
 
     /// cuBLAS's m, n and k.
-    var m: Int, n: Int, k: Int
+    public var m: Int, n: Int, k: Int
     /// cuBLAS's first and second operands.
-    var first: Operand, second: Operand
+    public var first: Operand, second: Operand
     /// The output's leading dimension and batch stride.
-    var leadingC: Int, batchStrideC: Int
+    public var leadingC: Int, batchStrideC: Int
 
     /// A column-major view of an `rows × columns` matrix whose element (i, j) sits at `i·rowStride + j·columnStride`:
     /// untransposed when columns are contiguous runs, transposed when rows are; `nil` when neither.
-    static func columnMajor(rows: Int, columns: Int, rowStride: Int, columnStride: Int) -> (transposed: Bool, leading: Int)? {
+    public static func columnMajor(rows: Int, columns: Int, rowStride: Int, columnStride: Int) -> (transposed: Bool, leading: Int)? {
         if rowStride == 1 || rows == 1 {
             let leading = columns == 1 ? max(rows, 1) : columnStride
             if leading >= max(rows, 1) { return (false, leading) }
@@ -59,7 +59,7 @@ struct GemmPlan: Equatable {
 
     /// The plan for `out[batch, m, n] = a[batch, m, k] · b[batch, k, n]` over these layouts, or `nil` when an
     /// operand's strides are not a matrix cuBLAS can read (it is then made contiguous first).
-    init?(a: Layout, b: Layout, out: Layout) {
+    public init?(a: Layout, b: Layout, out: Layout) {
         let (m, k, n) = (a.shape[1], a.shape[2], b.shape[2])
         let batch = out.shape[0]
         // Row-major output (unit column stride): compute Cᵀ (n × m) = Bᵀ (n × k) · Aᵀ (k × m).

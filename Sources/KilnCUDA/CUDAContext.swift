@@ -74,6 +74,11 @@ final class CUDAContext: @unchecked Sendable {
         }
     }
 
+    /// The names of every kernel in the embedded PTX.
+    static var embeddedEntryPoints: [String] {
+        (0..<kiln_kernel_module_count()).flatMap { entryPoints(in: String(cString: kiln_kernel_module($0))) }
+    }
+
     /// The names of the kernels a PTX module defines (its `.entry` directives).
     static func entryPoints(in ptx: String) -> [String] {
         ptx.split(separator: "\n").compactMap { line in

@@ -30,6 +30,9 @@ public enum CUDAProbe {
         return .available(count: Int(count))
     }
 
+    /// The names of the kernels in the embedded PTX (what `CMakeLists.txt` built from Kernels/*.cu).
+    public static var embeddedKernels: [String] { CUDAContext.embeddedEntryPoints }
+
     /// The driver's CUDA version as `major.minor` and the library files in use, when the driver loaded.
     public static var driverDescription: String? {
         guard case .available = availability else { return nil }

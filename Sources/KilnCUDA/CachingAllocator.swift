@@ -1,7 +1,7 @@
 import KilnCore
 
 /// Where a caching allocator gets its memory from: the driver on a GPU, a fake in the tests.
-protocol SegmentSource: AnyObject {
+public protocol SegmentSource: AnyObject {
     /// A new segment of `byteCount` bytes, or `nil` when the device is out of memory; other failures throw.
     func allocateSegment(byteCount: Int) throws -> UInt64?
     /// Returns a segment obtained from `allocateSegment`.
@@ -15,12 +15,14 @@ protocol SegmentSource: AnyObject {
 ///
 /// Not thread-safe: the owner serialises calls. Blocks are reused in stream order, which is safe because every
 /// op of a device runs on its one stream.
-final class CachingAllocator: @unchecked Sendable {
+public final class CachingAllocator: @unchecked Sendable {
     /// One range of a segment, free or in use.
-    final class Block: @unchecked Sendable {
+    public final class Block: @unchecked Sendable {
         let segment: UInt64
-        var address: UInt64
-        var size: Int
+        /// The block's device address.
+        public internal(set) var address: UInt64
+        /// The block's size in bytes (the request rounded up).
+        public internal(set) var size: Int
         var isFree = true
         weak var previous: Block?
         var next: Block?
@@ -40,12 +42,17 @@ final class CachingAllocator: @unchecked Sendable {
     private var freeSmall: [Block] = [], freeLarge: [Block] = []
     /// The first block of each segment, by segment address, with the segment's size.
     private var segments: [UInt64: (first: Block, size: Int, small: Bool)] = [:]
-    private(set) var allocated = 0
-    private(set) var reserved = 0
-    private(set) var peak = 0
-    private(set) var allocations = 0
+    /// Bytes in blocks in use.
+    public private(set) var allocated = 0
+    /// Bytes held from the source, in use or cached.
+    public private(set) var reserved = 0
+    /// The largest `allocated` seen.
+    public private(set) var peak = 0
+    /// Requests served.
+    public private(set) var allocations = 0
 
-    init(source: SegmentSource, device: String) {
+    /// An empty cache over `source`; errors name `device`.
+    public init(source: SegmentSource, device: String) {
         self.source = source
         self.device = device
     }
@@ -56,7 +63,7 @@ final class CachingAllocator: @unchecked Sendable {
     }
 
     /// A block of at least `byteCount` bytes; throws `outOfMemory` with the figures when none can be had.
-    func allocate(byteCount: Int) throws -> Block {
+    public func allocate(byteCount: Int) throws -> Block {
         let size = Self.rounded(byteCount), small = size <= Self.smallLimit
         allocations += 1
         let block: Block
@@ -86,7 +93,7 @@ final class CachingAllocator: @unchecked Sendable {
     }
 
     /// Returns a block to the cache, merging it with free neighbours of its segment.
-    func free(_ block: Block) {
+    public func free(_ block: Block) {
         precondition(!block.isFree, "CachingAllocator: block freed twice")
         allocated -= block.size
         block.isFree = true
@@ -108,7 +115,7 @@ final class CachingAllocator: @unchecked Sendable {
     }
 
     /// Returns every wholly free segment to the source.
-    func releaseCache() {
+    public func releaseCache() {
         for (address, segment) in segments where segment.first.isFree && segment.first.size == segment.size {
             remove(segment.first)
             segments[address] = nil
@@ -118,7 +125,7 @@ final class CachingAllocator: @unchecked Sendable {
     }
 
     /// The number of free blocks cached (for tests).
-    var freeBlockCount: Int { freeSmall.count + freeLarge.count }
+    public var freeBlockCount: Int { freeSmall.count + freeLarge.count }
 
     private func split(_ block: Block, keeping size: Int, small: Bool) {
         let remainder = block.size - size

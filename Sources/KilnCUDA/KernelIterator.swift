@@ -4,17 +4,17 @@ import KilnCore
 /// Builds the `KilnIter` a kernel walks: operands that share one shape, their offsets and strides, with
 /// extent-1 axes dropped and adjacent axes merged wherever every operand allows it (so contiguous operands
 /// arrive as one axis of unit stride).
-struct KernelIterator {
+public struct KernelIterator {
     /// The merged shape, outermost axis first.
-    private(set) var shape: [Int]
+    public private(set) var shape: [Int]
     /// Each operand's strides over `shape`.
-    private(set) var strides: [[Int]]
+    public private(set) var strides: [[Int]]
     /// Each operand's offset.
-    let offsets: [Int]
+    public let offsets: [Int]
 
     /// Operands `layouts` walked over `shape`: every layout must have that shape, or any shape when `strides`
     /// are given instead.
-    init(shape: [Int], strides operandStrides: [[Int]], offsets: [Int]) {
+    public init(shape: [Int], strides operandStrides: [[Int]], offsets: [Int]) {
         require(operandStrides.count <= KILN_MAX_OPERANDS, "KernelIterator: more than four operands")
         var dims: [(extent: Int, strides: [Int])] = []
         for axis in shape.indices where shape[axis] != 1 {
@@ -36,7 +36,7 @@ struct KernelIterator {
     }
 
     /// The operands' layouts walked over the shape of the first.
-    init(_ layouts: [Layout]) {
+    public init(_ layouts: [Layout]) {
         let shape = layouts.first?.shape ?? []
         for layout in layouts {
             require(layout.shape == shape, "KernelIterator: operand shapes \(layouts.map(\.shape)) differ")
@@ -45,10 +45,10 @@ struct KernelIterator {
     }
 
     /// The number of positions walked.
-    var count: Int { shape.reduce(1, *) }
+    public var count: Int { shape.reduce(1, *) }
 
     /// The C struct, innermost axis first.
-    var descriptor: KilnIter {
+    public var descriptor: KilnIter {
         var it = KilnIter()
         it.count = Int64(count)
         it.rank = Int32(shape.count)
