@@ -104,8 +104,9 @@ template <typename T, typename Combine> __device__ __forceinline__ T warp_reduce
     return value;
 }
 
-/// Combines one value per thread; every thread of the block receives the result.
-template <typename T, typename Combine> __device__ T block_reduce(T value, Combine combine) {
+/// Combines one value per thread; every thread of the block receives the result. `identity` is the value that
+/// leaves any other unchanged under `combine` (0 for sums, −∞ for a maximum).
+template <typename T, typename Combine> __device__ T block_reduce(T value, Combine combine, T identity) {
     __shared__ T partial[32];
     __shared__ T result;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
@@ -114,7 +115,7 @@ template <typename T, typename Combine> __device__ T block_reduce(T value, Combi
     if (lane == 0) partial[warp] = value;
     __syncthreads();
     if (warp == 0) {
-        T v = lane < warps ? partial[lane] : partial[0];
+        T v = lane < warps ? partial[lane] : identity;
         v = warp_reduce(v, combine);
         if (lane == 0) result = v;
     }

@@ -11,13 +11,13 @@ extern "C" __global__ void kiln_layer_norm(i64 rows, i64 n, double epsilon, int 
         i64 row = xv.offset + r * xv.row;
         double total = 0;
         for (i64 i = threadIdx.x; i < n; i += blockDim.x) total += load<double>(x, type, row + i * xv.column);
-        double mu = block_reduce(total, Add()) / (double)n;
+        double mu = block_reduce(total, Add(), 0.0) / (double)n;
         double squares = 0;
         for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
             double d = load<double>(x, type, row + i * xv.column) - mu;
             squares += d * d;
         }
-        double inv = 1.0 / sqrt(block_reduce(squares, Add()) / (double)n + epsilon);
+        double inv = 1.0 / sqrt(block_reduce(squares, Add(), 0.0) / (double)n + epsilon);
         if (threadIdx.x == 0) {
             store<double>(mean, statType, mv.offset + r * mv.column, mu);
             store<double>(rstd, statType, rv.offset + r * rv.column, inv);
@@ -54,7 +54,7 @@ extern "C" __global__ void kiln_layer_norm_backward(i64 rows, i64 n, int type, c
             sumG += g;
             sumGX += g * xhat;
         }
-        double meanG = block_reduce(sumG, Add()) / (double)n, meanGX = block_reduce(sumGX, Add()) / (double)n;
+        double meanG = block_reduce(sumG, Add(), 0.0) / (double)n, meanGX = block_reduce(sumGX, Add(), 0.0) / (double)n;
         for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
             double g = load<double>(dy, type, dyv.offset + r * dyv.row + i * dyv.column);
             if (weight) g *= load<double>(weight, type, wv.offset + i * wv.column);
@@ -109,15 +109,15 @@ extern "C" __global__ void kiln_cross_entropy(i64 rows, i64 classes, int type, c
             double v = load<double>(logits, type, row + c * lv.column);
             if (!(v <= m)) m = v;
         }
-        m = block_reduce(m, Extreme{true});
+        m = block_reduce(m, Extreme{true}, (double)-INFINITY);
         double total = 0, sum = 0;
         for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
             double v = load<double>(logits, type, row + c * lv.column);
             total += type == KILN_F64 ? exp(v - m) : (double)expf((float)v - (float)m);
             sum += v;
         }
-        double lse = m + log(block_reduce(total, Add()));
-        sum = block_reduce(sum, Add());
+        double lse = m + log(block_reduce(total, Add(), 0.0));
+        sum = block_reduce(sum, Add(), 0.0);
         if (!gradient) {
             if (threadIdx.x == 0) {
                 double loss = (1 - smoothing) * (lse - load<double>(logits, type, row + t * lv.column));

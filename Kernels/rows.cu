@@ -14,27 +14,19 @@ extern "C" __global__ void kiln_reduce(KilnIter it, KilnIter reduced, int op, in
         double result;
         if (op == KILN_MAX || op == KILN_MIN) {
             Extreme extreme{op == KILN_MAX};
-            double best = NAN;
-            bool seen = false;
+            double identity = op == KILN_MAX ? -INFINITY : INFINITY, best = identity;
             for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
                 offsets_at(reduced, j, at);
-                double v = load<double>(x, xType, base[0] + at[0]);
-                best = seen ? extreme(best, v) : v;
-                seen = true;
+                best = extreme(best, load<double>(x, xType, base[0] + at[0]));
             }
-            // Threads that saw nothing contribute an element another thread saw (the first one).
-            if (!seen && n > 0) {
-                offsets_at(reduced, 0, at);
-                best = load<double>(x, xType, base[0] + at[0]);
-            }
-            result = block_reduce(best, extreme);
+            result = n == 0 ? NAN : block_reduce(best, extreme, identity);
         } else {
             double total = 0;
             for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
                 offsets_at(reduced, j, at);
                 total += load<double>(x, xType, base[0] + at[0]);
             }
-            total = block_reduce(total, Add());
+            total = block_reduce(total, Add(), 0.0);
             result = total;
             if (op != KILN_SUM) {
                 double mean = total / (double)n;
@@ -46,7 +38,7 @@ extern "C" __global__ void kiln_reduce(KilnIter it, KilnIter reduced, int op, in
                         double d = load<double>(x, xType, base[0] + at[0]) - mean;
                         squares += d * d;
                     }
-                    squares = block_reduce(squares, Add());
+                    squares = block_reduce(squares, Add(), 0.0);
                     result = squares / (double)(n - correction);
                 }
             }
@@ -106,11 +98,11 @@ __device__ void softmax_row(const void *x, void *out, int type, i64 xBase, i64 o
         F v = load<F>(x, type, xBase + j * xStride);
         if (!(v <= m)) m = v;
     }
-    m = block_reduce(m, [](F a, F b) { return a != a ? a : (b != b ? b : (b > a ? b : a)); });
+    m = block_reduce(m, Extreme{true}, (F)-INFINITY);
     if (m == -INFINITY) m = 0;
     F total = 0;
     for (i64 j = threadIdx.x; j < n; j += blockDim.x) total += exp(load<F>(x, type, xBase + j * xStride) - m);
-    total = block_reduce(total, Add());
+    total = block_reduce(total, Add(), (F)0);
     F logTotal = log(total), scale = (F)1 / total;
     for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
         F v = load<F>(x, type, xBase + j * xStride) - m;
@@ -137,7 +129,7 @@ __device__ void softmax_backward_row(const void *y, const void *g, void *out, in
         F gj = load<F>(g, type, base[1] + j * strides[1]);
         total += logarithm ? gj : gj * load<F>(y, type, base[0] + j * strides[0]);
     }
-    total = block_reduce(total, Add());
+    total = block_reduce(total, Add(), (F)0);
     for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
         F yj = load<F>(y, type, base[0] + j * strides[0]), gj = load<F>(g, type, base[1] + j * strides[1]);
         store<F>(out, type, base[2] + j * strides[2], logarithm ? gj - exp(yj) * total : yj * (gj - total));
