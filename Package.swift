@@ -10,8 +10,9 @@ import PackageDescription
 ///                   (CCUDA: the driver and cuBLAS, opened at run time; the kernels' embedded PTX)
 ///
 /// `KilnCore` holds what every backend implements against: dtypes, layouts, the `Backend` protocol and its op
-/// vocabulary, and the Philox random stream. Backends (`KilnCPU`, `KilnCUDA`) never see a `Tensor`; `Kiln` holds `Tensor`, the op
-/// front-end, autograd and device discovery, so it can pick a default device from every backend it links.
+/// vocabulary, and the Philox random stream. Backends (`KilnCPU`, `KilnCUDA`) never see a `Tensor`; `Kiln` holds
+/// `Tensor`, the op front-end, autograd and device discovery, so it can pick a default device from every backend
+/// it links. `CCUDA` needs no CUDA to build: without the headers it reports "CUDA support not built" at run time.
 let package = Package(
     name: "Kiln",
     products: [
