@@ -99,12 +99,12 @@ public final class DataLoader<D: Dataset, Batch>: Sequence {
             guard k < loader.batchCount else { return nil }
             let prefetch = Prefetch()
             let indices = Array(order[(k * loader.batchSize)..<Swift.min((k + 1) * loader.batchSize, order.count)])
-            let work = UncheckedSendable((loader, indices, prefetch))
-            queue.async {
-                let (loader, indices, prefetch) = work.value
+            let loader = loader
+            let work = UncheckedSendable {
                 prefetch.batch = loader.collate(indices.map { loader.dataset[$0] })
                 prefetch.done.signal()
             }
+            queue.async { work.value() }
             return prefetch
         }
 

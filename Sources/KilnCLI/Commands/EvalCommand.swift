@@ -33,7 +33,7 @@ public enum EvalCommand {
             overrides["data"] = URL(fileURLWithPath: data).standardizedFileURL.path
         }
         let task = try CheckpointLoader.load(directory, device: device, loadData: true, overrides: overrides)
-        try Device.withDefault(device) {
+        Device.withDefault(device) {
             print("\(task.kind) model from \(directory) on \(device): \(task.summary)")
             for (name, value) in task.evaluate() { print("\(name): \(String(format: "%.4f", value))") }
             if let classifier = task as? any ClassificationTask {

@@ -77,7 +77,7 @@ public final class TextClassificationTask: ClassificationTask {
     /// `(label, text)` pairs from a CSV file or a folder of class folders.
     static func read(_ path: String) throws -> [(label: String, text: String)] {
         var isFolder: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
         if isFolder.boolValue {
             let classes = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
             return try classes.flatMap { label -> [(label: String, text: String)] in
