@@ -53,8 +53,10 @@ final class CUDAMemory: SegmentSource, @unchecked Sendable {
     func freeSegment(_ address: UInt64) {
         context.makeCurrent()
         // Freed blocks may still be read by enqueued kernels: wait for them before the memory goes back.
-        _ = kiln_cuStreamSynchronize(context.stream)
-        _ = kiln_cuMemFree(address)
+        for (status, call) in [(kiln_cuStreamSynchronize(context.stream), "cuStreamSynchronize"), (kiln_cuMemFree(address), "cuMemFree")]
+        where status != 0 {
+            context.record(CUDAStatus.failure(status, "\(call) (returning cached memory)", device: context.label))
+        }
     }
 
     /// A buffer of `byteCount` bytes from the cache.
