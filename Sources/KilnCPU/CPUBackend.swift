@@ -7,7 +7,7 @@ public final class CPUBackend: Backend {
     /// The one CPU backend of the process.
     public static let shared = CPUBackend()
 
-    private let statistics = MemoryStatistics()
+    private let memory = HostMemory()
 
     private init() {}
 
@@ -20,12 +20,12 @@ public final class CPUBackend: Backend {
     /// `"cpu (N threads)"`.
     public var name: String { "cpu (\(Parallel.threadCount) threads)" }
 
-    /// Bytes in live buffers and their peak; the CPU backend caches nothing, so reserved equals allocated.
-    public func memoryInfo() -> MemoryInfo {
-        let total = Int(clamping: ProcessInfo.processInfo.physicalMemory)
-        return MemoryInfo(allocated: statistics.current, reserved: statistics.current, peak: statistics.peak, total: total,
-                          allocations: statistics.allocations)
-    }
+    /// Bytes in live buffers, bytes held by the cache (live or free), the peak, and the request and system
+    /// allocation counts.
+    public func memoryInfo() -> MemoryInfo { memory.figures() }
+
+    /// Returns the cache's wholly free memory to the system.
+    public func emptyCache() { memory.emptyCache() }
 
     /// Every op on every dtype it is defined for (`Op.isDefined(for:)`).
     public func supports(_ op: Op, dtype: DType) -> Bool { op.isDefined(for: dtype) }
@@ -36,7 +36,7 @@ public final class CPUBackend: Backend {
     /// A new host buffer.
     public func allocate(byteCount: Int) throws -> any DeviceBuffer {
         require(byteCount >= 0, "allocate: negative size \(byteCount)")
-        return CPUBuffer(byteCount: byteCount, statistics: statistics)
+        return try memory.allocate(byteCount: byteCount)
     }
 
     /// Copies host bytes into a buffer.

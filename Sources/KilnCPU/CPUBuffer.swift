@@ -1,47 +1,68 @@
+import Foundation
 import KilnCore
 import Synchronization
 
-/// Host memory owned by the CPU backend, 64-byte aligned, freed when the last reference goes.
+/// Host memory owned by the CPU backend, 64-byte aligned, from the backend's caching allocator; its block goes
+/// back to the cache when the last reference goes.
 final class CPUBuffer: DeviceBuffer, @unchecked Sendable {
     let byteCount: Int
     let pointer: UnsafeMutableRawPointer
-    private let statistics: MemoryStatistics
+    private let block: CachingAllocator.Block
+    private let memory: HostMemory
 
-    init(byteCount: Int, statistics: MemoryStatistics) {
+    init(byteCount: Int, block: CachingAllocator.Block, memory: HostMemory) {
         self.byteCount = byteCount
-        self.pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-        self.statistics = statistics
-        statistics.allocated(byteCount)
+        self.pointer = UnsafeMutableRawPointer(bitPattern: UInt(block.address))!
+        self.block = block
+        self.memory = memory
     }
 
-    deinit {
-        pointer.deallocate()
-        statistics.freed(byteCount)
-    }
+    deinit { memory.release(block) }
 }
 
-/// Live and peak byte counts and the number of allocations, updated from any thread.
-final class MemoryStatistics: Sendable {
-    private let live = Atomic<Int>(0)
-    private let peakLive = Atomic<Int>(0)
-    private let allocationCount = Atomic<Int>(0)
+/// The CPU backend's memory: a `CachingAllocator` over 64-byte-aligned host segments, so a training loop
+/// reuses its buffers instead of asking the system (and faulting fresh pages in) on every step.
+/// `KILN_CPU_CACHE=0` returns every wholly free segment at once instead of caching it.
+final class HostMemory: SegmentSource, @unchecked Sendable {
+    private let cache = Mutex<CachingAllocator?>(nil)
+    private let caching = ProcessInfo.processInfo.environment["KILN_CPU_CACHE"] != "0"
 
-    func allocated(_ bytes: Int) {
-        allocationCount.add(1, ordering: .relaxed)
-        let now = live.add(bytes, ordering: .relaxed).newValue
-        var peak = peakLive.load(ordering: .relaxed)
-        while now > peak {
-            let (exchanged, original) = peakLive.compareExchange(expected: peak, desired: now, ordering: .relaxed)
-            if exchanged { break }
-            peak = original
+    init() {
+        cache.withLock { $0 = CachingAllocator(source: self, device: "cpu") }
+    }
+
+    func allocateSegment(byteCount: Int) throws -> UInt64? {
+        UInt64(UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)))
+    }
+
+    func freeSegment(_ address: UInt64) {
+        UnsafeMutableRawPointer(bitPattern: UInt(address))!.deallocate()
+    }
+
+    /// A buffer of `byteCount` bytes.
+    func allocate(byteCount: Int) throws -> CPUBuffer {
+        let block = try cache.withLock { try $0!.allocate(byteCount: max(byteCount, 1)) }
+        return CPUBuffer(byteCount: byteCount, block: block, memory: self)
+    }
+
+    func release(_ block: CachingAllocator.Block) {
+        cache.withLock { cache in
+            cache!.free(block)
+            if !caching { cache!.releaseCache() }
         }
     }
 
-    func freed(_ bytes: Int) { live.subtract(bytes, ordering: .relaxed) }
+    /// Returns every wholly free segment to the system.
+    func emptyCache() { cache.withLock { $0!.releaseCache() } }
 
-    var current: Int { live.load(ordering: .relaxed) }
-    var peak: Int { peakLive.load(ordering: .relaxed) }
-    var allocations: Int { allocationCount.load(ordering: .relaxed) }
+    /// The allocator's figures, with the machine's memory as the total.
+    func figures() -> MemoryInfo {
+        cache.withLock {
+            MemoryInfo(allocated: $0!.allocated, reserved: $0!.reserved, peak: $0!.peak,
+                       total: Int(clamping: ProcessInfo.processInfo.physicalMemory),
+                       allocations: $0!.allocations, systemAllocations: $0!.segmentAllocations)
+        }
+    }
 }
 
 extension CPUBuffer {

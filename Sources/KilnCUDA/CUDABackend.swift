@@ -66,9 +66,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
 
     /// Allocated, reserved (cached) and peak bytes from the caching allocator; the GPU's total memory.
     public func memoryInfo() -> MemoryInfo {
-        let figures = memory.figures()
-        return MemoryInfo(allocated: figures.allocated, reserved: figures.reserved, peak: figures.peak,
-                          total: context.totalMemory, allocations: figures.allocations)
+        memory.figures(total: context.totalMemory)
     }
 
     /// Returns the allocator's wholly free cached memory to the driver.

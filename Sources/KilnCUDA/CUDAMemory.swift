@@ -67,9 +67,12 @@ final class CUDAMemory: SegmentSource, @unchecked Sendable {
 
     func release(_ block: CachingAllocator.Block) { cache.withLock { $0!.free(block) } }
 
-    /// Allocated, reserved and peak bytes and the number of requests served.
-    func figures() -> (allocated: Int, reserved: Int, peak: Int, allocations: Int) {
-        cache.withLock { ($0!.allocated, $0!.reserved, $0!.peak, $0!.allocations) }
+    /// The allocator's figures.
+    func figures(total: Int) -> MemoryInfo {
+        cache.withLock {
+            MemoryInfo(allocated: $0!.allocated, reserved: $0!.reserved, peak: $0!.peak, total: total,
+                       allocations: $0!.allocations, systemAllocations: $0!.segmentAllocations)
+        }
     }
 
     /// Returns every wholly free cached segment to the driver.

@@ -54,12 +54,16 @@ public struct MemoryInfo: Hashable, Sendable {
     public var peak: Int
     /// The device's total memory, when known.
     public var total: Int?
-    /// How many buffers were allocated so far (requests served, cached or not), to spot allocation storms.
+    /// How many buffers were allocated so far (requests served, from the cache or not).
     public var allocations: Int
+    /// How many of those reached the system (`cuMemAlloc`, the host allocator) because the cache had no block:
+    /// in a steady training loop it stays flat, and a rising count is an allocation storm.
+    public var systemAllocations: Int
 
     /// Memory figures.
-    public init(allocated: Int, reserved: Int, peak: Int, total: Int?, allocations: Int = 0) {
-        self.allocated = allocated; self.reserved = reserved; self.peak = peak; self.total = total; self.allocations = allocations
+    public init(allocated: Int, reserved: Int, peak: Int, total: Int?, allocations: Int = 0, systemAllocations: Int = 0) {
+        self.allocated = allocated; self.reserved = reserved; self.peak = peak; self.total = total
+        self.allocations = allocations; self.systemAllocations = systemAllocations
     }
 }
 

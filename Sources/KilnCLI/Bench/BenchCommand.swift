@@ -17,7 +17,7 @@ public enum BenchCommand {
       train    milliseconds per training step (forward, backward, AdamW) of four fixed float32 workloads: mlp
                784-512-512-10 batch 128; cnn two conv+pool layers on 64×1×28×28; lstm Embedding(1000, 64) →
                LSTM(64→128) over 50 steps, batch 32; gpt bytes, context 128, width 128, 4 blocks, batch 16.
-               Also allocations per step.
+               Also allocations per step (requests, and those that reached the system) and memory reserved.
       all      the three (default)
 
       --device        the device to time (default: KILN_DEVICE, else the best available)

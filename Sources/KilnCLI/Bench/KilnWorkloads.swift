@@ -118,13 +118,16 @@ enum KilnWorkloads {
         }
         for i in 0..<2 { step(i) }
         try? device.synchronize()
-        let before = device.memory.allocations
+        let before = device.memory
         var steps = 0
         result.medianMilliseconds = medianMilliseconds(on: device, warmup: 0, minimumRepeats: 5, budget: 2) {
             step($0)
             steps += 1
         }
-        result.extra["allocations_per_step"] = Double(device.memory.allocations - before) / Double(steps)
+        let after = device.memory
+        result.extra["allocations_per_step"] = Double(after.allocations - before.allocations) / Double(steps)
+        result.extra["system_allocations_per_step"] = Double(after.systemAllocations - before.systemAllocations) / Double(steps)
+        result.extra["reserved_mb"] = Double(after.reserved) / 1e6
     }
 }
 

@@ -1,20 +1,11 @@
-import KilnCore
-
-/// Where a caching allocator gets its memory from: the driver on a GPU, a fake in the tests.
-public protocol SegmentSource: AnyObject {
-    /// A new segment of `byteCount` bytes, or `nil` when the device is out of memory; other failures throw.
-    func allocateSegment(byteCount: Int) throws -> UInt64?
-    /// Returns a segment obtained from `allocateSegment`.
-    func freeSegment(_ address: UInt64)
-}
-
 /// A size-bucketed caching allocator in the manner of PyTorch's: requests are rounded up to 512 bytes; small ones
 /// (up to 1 MiB) are carved from 2 MiB segments, large ones from segments rounded up to 2 MiB. Freed blocks are
 /// kept, coalesced with free neighbours, and reused best-fit without returning memory to the driver. When the
 /// source is out of memory, every wholly free segment is released and the request retried once.
 ///
-/// Not thread-safe: the owner serialises calls. Blocks are reused in stream order, which is safe because every
-/// op of a device runs on its one stream.
+/// Both backends use it: the CUDA backend over `cuMemAlloc` (blocks are reused in stream order, which is safe
+/// because every op of a device runs on its one stream), the CPU backend over aligned host memory (ops finish
+/// before they return). Not thread-safe: the owner serialises calls.
 public final class CachingAllocator: @unchecked Sendable {
     /// One range of a segment, free or in use.
     public final class Block: @unchecked Sendable {
@@ -50,6 +41,8 @@ public final class CachingAllocator: @unchecked Sendable {
     public private(set) var peak = 0
     /// Requests served.
     public private(set) var allocations = 0
+    /// Segments obtained from the source: the allocations that reached the system.
+    public private(set) var segmentAllocations = 0
 
     /// An empty cache over `source`; errors name `device`.
     public init(source: SegmentSource, device: String) {
@@ -81,6 +74,7 @@ public final class CachingAllocator: @unchecked Sendable {
                 throw KilnError.outOfMemory(device: device, requestedBytes: byteCount,
                                             detail: "\(allocated) bytes allocated, \(reserved) reserved (cache released and retried)")
             }
+            segmentAllocations += 1
             block = Block(segment: address, address: address, size: segmentSize)
             segments[address] = (block, segmentSize, small)
             reserved += segmentSize
