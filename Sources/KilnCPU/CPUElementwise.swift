@@ -23,6 +23,7 @@ enum CPUElementwise {
 
     private static func floatUnary<F: CPUFloat>(_ op: UnaryOp, _ type: F.Type, _ x: BufferView, _ out: BufferView) {
         ElementwiseEngine.map(F.self, out: out, inputs: [x]) { o, a, _, _, n in
+            if F.vectorised(op, a, into: o, count: n) { return }
             switch op {
             case .neg: for i in 0..<n { o[i] = -a[i] }
             case .abs: for i in 0..<n { o[i] = Swift.abs(a[i]) }

@@ -68,6 +68,9 @@ protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
     static func exp(_ a: UnsafePointer<Self>, minus shift: Self, into o: UnsafeMutablePointer<Self>, count: Int)
     /// `o[i] = 1 / (1 + exp(-a[i]))` over `count` elements, stable in both tails (vectorised for `Float`).
     static func sigmoid(_ a: UnsafePointer<Self>, into o: UnsafeMutablePointer<Self>, count: Int)
+    /// Runs `op` over `count` elements with a vectorised kernel and returns `true`, or returns `false` when the
+    /// type has none for `op` (the caller then loops over the scalar functions).
+    static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Self>, into o: UnsafeMutablePointer<Self>, count: Int) -> Bool
 }
 
 extension Float: CPUFloat {
@@ -79,10 +82,22 @@ extension Float: CPUFloat {
     static func erf(_ x: Float) -> Float { Foundation.erff(x) }
     static func pow(_ x: Float, _ y: Float) -> Float { Foundation.powf(x, y) }
     static func exp(_ a: UnsafePointer<Float>, minus shift: Float, into o: UnsafeMutablePointer<Float>, count: Int) {
-        VectorExp.exp(a, minus: shift, into: o, count: count)
+        VectorMath.exp(a, minus: shift, into: o, count: count)
     }
     static func sigmoid(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
-        VectorExp.sigmoid(a, into: o, count: count)
+        VectorMath.sigmoid(a, into: o, count: count)
+    }
+    static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) -> Bool {
+        switch op {
+        case .exp: VectorMath.exp(a, minus: 0, into: o, count: count)
+        case .sigmoid: VectorMath.sigmoid(a, into: o, count: count)
+        case .tanh: VectorMath.tanh(a, into: o, count: count)
+        case .erf: VectorMath.erf(a, into: o, count: count)
+        case .gelu: VectorMath.gelu(a, into: o, count: count)
+        case .geluTanh: VectorMath.geluTanh(a, into: o, count: count)
+        default: return false
+        }
+        return true
     }
 }
 
@@ -100,6 +115,9 @@ extension Double: CPUFloat {
         for i in 0..<count { o[i] = a[i] >= 0 ? 1 / (1 + Foundation.exp(-a[i])) : Foundation.exp(a[i]) / (1 + Foundation.exp(a[i])) }
     }
     static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
+    static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Double>, into o: UnsafeMutablePointer<Double>, count: Int) -> Bool {
+        false
+    }
 }
 
 /// Which compute type a dtype uses on the CPU.

@@ -47,6 +47,32 @@ import KilnCheck
         }
     }
 
+    /// The vectorised float32 `tanh`, `erf` and both GELUs against Float64 over the whole useful range.
+    @Test func vectorisedTanhErfAndGeluAreAccurate() {
+        var values: [Float] = stride(from: -12, through: 12, by: 0.00731).map { Float($0) }
+        values += [0, -0, 1e-30, -1e-30, 1e-5, 0.6249, 0.6251, 0.9999, 1.0001, 3.99, 4.01, 30, -30, .infinity, -.infinity]
+        let x = Tensor(values)
+        func worst(_ actual: Tensor, _ exact: (Double) -> Double) -> Double {
+            zip(values, actual.toArray(Float.self)).map { v, a in
+                let e = exact(Double(v))
+                return Swift.abs(Double(a) - e) / Double(Swift.max(Float(Swift.abs(e)).ulp, Float.leastNormalMagnitude))
+            }.max() ?? 0
+        }
+        #expect(worst(x.tanh(), Foundation.tanh) <= 3, "tanh")
+        #expect(worst(x.erf(), Foundation.erf) <= 4, "erf")
+        // The GELUs' negative tail cancels in `1 + erf` (in any float32 evaluation), so they are held to the
+        // harness's elementwise tolerance instead of ulps.
+        func close(_ actual: Tensor, _ exact: (Double) -> Double) -> Bool {
+            zip(values, actual.toArray(Float.self)).allSatisfy { v, a in
+                !v.isFinite || Swift.abs(Double(a) - exact(Double(v))) <= 1.3e-6 * Swift.abs(exact(Double(v))) + 1e-6
+            }
+        }
+        #expect(close(x.gelu(), { $0 * (1 + Foundation.erf($0 / 2.squareRoot())) / 2 }), "gelu")
+        let inner = { (v: Double) in 0.79788456080286535588 * (v + 0.044715 * v * v * v) }
+        #expect(close(x.gelu(approximate: true), { $0 * (1 + Foundation.tanh(inner($0))) / 2 }), "geluTanh")
+        #expect(Tensor([Float.nan]).tanh().item(Float.self).isNaN && Tensor([Float.nan]).erf().item(Float.self).isNaN)
+    }
+
     @Test func scalarOperandsAndPromotion() {
         let x = Tensor([1, 2, 3] as [Float])
         #expect((x * 2 + 1).toArray(Float.self) == [3, 5, 7])
