@@ -166,25 +166,18 @@ enum CPUFusedLayers {
                             if gradient == nil { dst[r] = 0 } else { (dst + r * classes).update(repeating: 0, count: classes) }
                             continue
                         }
-                        var m = -Double.infinity, total = 0.0
-                        for c in 0..<classes where !(row[c].asDouble <= m) { m = row[c].asDouble }
-                        for c in 0..<classes { total += F.exp(row[c] - F(m)).asDouble }
-                        let lse = m + Foundation.log(total)
+                        let m = F.maximum(row, count: classes)
+                        let lse = m.asDouble + Foundation.log(F.sumExp(row, minus: m, count: classes).asDouble)
                         if gradient == nil {
                             var loss = (1 - epsilon) * (lse - row[Int(t)].asDouble)
-                            if epsilon > 0 {
-                                var sum = 0.0
-                                for c in 0..<classes { sum += row[c].asDouble }
-                                loss += epsilon * (lse - sum / Double(classes))
-                            }
+                            if epsilon > 0 { loss += epsilon * (lse - F.sum(row, count: classes).asDouble / Double(classes)) }
                             dst[r] = F(double: loss)
                         } else {
-                            let g = upstream[r], o = dst + r * classes
-                            for c in 0..<classes {
-                                let p = Foundation.exp(row[c].asDouble - lse)
-                                let q = (c == Int(t) ? 1 - epsilon : 0) + epsilon / Double(classes)
-                                o[c] = F(double: (p - q) * g)
-                            }
+                            // o = (softmax - q)·g with q = (1-ε)·onehot + ε/C: the exponentials vectorised, then one pass.
+                            let o = dst + r * classes, g = F(double: upstream[r]), spread = F(double: epsilon / Double(classes))
+                            F.exp(row, minus: F(double: lse), into: o, count: classes)
+                            for c in 0..<classes { o[c] = (o[c] - spread) * g }
+                            o[Int(t)] -= F(double: 1 - epsilon) * g
                         }
                     }
                 }

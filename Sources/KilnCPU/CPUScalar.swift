@@ -68,6 +68,12 @@ protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
     static func exp(_ a: UnsafePointer<Self>, minus shift: Self, into o: UnsafeMutablePointer<Self>, count: Int)
     /// `o[i] = 1 / (1 + exp(-a[i]))` over `count` elements, stable in both tails (vectorised for `Float`).
     static func sigmoid(_ a: UnsafePointer<Self>, into o: UnsafeMutablePointer<Self>, count: Int)
+    /// The largest of `count` elements (NaN if any is NaN, −∞ for none), vectorised for `Float`.
+    static func maximum(_ a: UnsafePointer<Self>, count: Int) -> Self
+    /// The sum of `count` elements (vectorised for `Float`, in sixteen running sums).
+    static func sum(_ a: UnsafePointer<Self>, count: Int) -> Self
+    /// `Σ exp(a[i] - shift)` over `count` elements (vectorised for `Float`).
+    static func sumExp(_ a: UnsafePointer<Self>, minus shift: Self, count: Int) -> Self
     /// Runs `op` over `count` elements with a vectorised kernel and returns `true`, or returns `false` when the
     /// type has none for `op` (the caller then loops over the scalar functions).
     static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Self>, into o: UnsafeMutablePointer<Self>, count: Int) -> Bool
@@ -86,6 +92,11 @@ extension Float: CPUFloat {
     }
     static func sigmoid(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
         VectorMath.sigmoid(a, into: o, count: count)
+    }
+    static func maximum(_ a: UnsafePointer<Float>, count: Int) -> Float { VectorMath.maximum(a, count: count) }
+    static func sum(_ a: UnsafePointer<Float>, count: Int) -> Float { VectorMath.sum(a, count: count) }
+    static func sumExp(_ a: UnsafePointer<Float>, minus shift: Float, count: Int) -> Float {
+        VectorMath.sumExp(a, minus: shift, count: count)
     }
     static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) -> Bool {
         switch op {
@@ -117,6 +128,21 @@ extension Double: CPUFloat {
     static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
     static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Double>, into o: UnsafeMutablePointer<Double>, count: Int) -> Bool {
         false
+    }
+    static func maximum(_ a: UnsafePointer<Double>, count: Int) -> Double {
+        var best = -Double.infinity
+        for i in 0..<count where !(a[i] <= best) { best = a[i] }
+        return best
+    }
+    static func sum(_ a: UnsafePointer<Double>, count: Int) -> Double {
+        var total = 0.0
+        for i in 0..<count { total += a[i] }
+        return total
+    }
+    static func sumExp(_ a: UnsafePointer<Double>, minus shift: Double, count: Int) -> Double {
+        var total = 0.0
+        for i in 0..<count { total += Foundation.exp(a[i] - shift) }
+        return total
     }
 }
 

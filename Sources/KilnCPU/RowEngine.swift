@@ -14,17 +14,23 @@ enum RowEngine {
         let starts = views.map { CPUReduce.outerOffsets(removing: axis, from: $0.layout) }
         let strides = views.map { $0.layout.strides[axis] }
         let rows = starts[0].count
+        let direct = views.indices.map { views[$0].dtype == T.storageDType && (strides[$0] == 1 || n <= 1) }
         Parallel.forEach(rows, grain: max(1, 8192 / max(n, 1))) { range in
             let scratch = (0..<views.count).map { _ in UnsafeMutablePointer<T>.allocate(capacity: max(n, 1)) }
             defer { scratch.forEach { $0.deallocate() } }
-            let inputRows = Array(scratch[..<inputs.count]), outputRows = Array(scratch[inputs.count...])
+            var inputRows = Array(scratch[..<inputs.count]), outputRows = Array(scratch[inputs.count...])
             for row in range {
-                for k in inputs.indices {
+                // Contiguous rows already stored as T are used in place; the rest go through the scratch rows.
+                for k in views.indices where direct[k] {
+                    let p = views[k].base.assumingMemoryBound(to: T.self) + starts[k][row]
+                    if k < inputs.count { inputRows[k] = p } else { outputRows[k - inputs.count] = p }
+                }
+                for k in inputs.indices where !direct[k] {
                     ElementAccess.load(views[k].dtype, views[k].base, start: starts[k][row], stride: strides[k],
                                        count: n, into: scratch[k])
                 }
                 kernel(inputRows, outputRows, n)
-                for k in inputs.count..<views.count {
+                for k in inputs.count..<views.count where !direct[k] {
                     ElementAccess.store(scratch[k], count: n, as: views[k].dtype, views[k].base,
                                         start: starts[k][row], stride: strides[k])
                 }
@@ -55,12 +61,10 @@ enum CPUSoftmax {
     private static func softmax<F: CPUFloat>(_ type: F.Type, _ x: BufferView, _ axis: Int, _ log: Bool, _ out: BufferView) {
         RowEngine.forEachRow(F.self, axis: axis, inputs: [x], outputs: [out]) { input, output, n in
             let a = input[0], o = output[0]
-            var m = -F.infinity
-            for i in 0..<n where !(a[i] <= m) { m = a[i] }   // NaN propagates into m
+            var m = F.maximum(a, count: n)                     // NaN propagates into m
             if m == -F.infinity { m = 0 }                       // a row of -inf stays -inf / NaN, not NaN from inf-inf
             F.exp(a, minus: m, into: o, count: n)
-            var total = F.zero
-            for i in 0..<n { total += o[i] }
+            let total = F.sum(o, count: n)
             if log {
                 let logTotal = F.log(total)
                 for i in 0..<n { o[i] = (a[i] - m) - logTotal }

@@ -132,6 +132,45 @@ enum VectorMath {
         }
     }
 
+    /// The largest of `count` elements: NaN if any is NaN, −∞ for none.
+    static func maximum(_ a: UnsafePointer<Float>, count: Int) -> Float {
+        var best = V(repeating: -.infinity), nan = SIMD16<Int32>(repeating: 0)
+        reduce(a, count: count, padding: -.infinity) { x in
+            best = select(x .> best, x, best)
+            nan |= unsafeBitCast(x .!= x, to: SIMD16<Int32>.self)
+        }
+        return nan != SIMD16(repeating: 0) ? .nan : best.max()
+    }
+
+    /// The sum of `count` elements, in sixteen running float32 sums.
+    static func sum(_ a: UnsafePointer<Float>, count: Int) -> Float {
+        var total = V(repeating: 0)
+        reduce(a, count: count, padding: 0) { total += $0 }
+        return total.sum()
+    }
+
+    /// `Σ exp(a[i] - shift)` over `count` elements, in sixteen running float32 sums.
+    static func sumExp(_ a: UnsafePointer<Float>, minus shift: Float, count: Int) -> Float {
+        var total = V(repeating: 0)
+        reduce(a, count: count, padding: -.infinity) { total += exp($0 - shift) }
+        return total.sum()
+    }
+
+    /// Calls `body` on the elements sixteen at a time, the tail padded with `padding`.
+    @inline(__always)
+    private static func reduce(_ a: UnsafePointer<Float>, count: Int, padding: Float, _ body: (V) -> Void) {
+        let raw = UnsafeRawPointer(a)
+        var i = 0
+        while i + 16 <= count {
+            body(raw.loadUnaligned(fromByteOffset: i * 4, as: V.self))
+            i += 16
+        }
+        guard i < count else { return }
+        var tail = V(repeating: padding)
+        for j in 0..<(count - i) { tail[j] = a[i + j] }
+        body(tail)
+    }
+
     /// `o[i] = f(a[i])` sixteen at a time, the tail through one zero-padded vector.
     @inline(__always)
     private static func map(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
