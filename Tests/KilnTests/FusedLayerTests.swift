@@ -116,4 +116,34 @@ import KilnCheck
         #expect(mismatch(m, Ref([3], gs.map { 0.1 * $0 }), rtol: 1e-15, atol: 0) == nil)
         #expect(mismatch(v, Ref([3], gs.map { 0.001 * $0 * $0 }), rtol: 1e-12, atol: 0) == nil)
     }
+
+    /// Float32 Adam/AdamW over many elements (the vectorised path and its tail) against the update computed in
+    /// Float64 here, over three steps.
+    @Test(arguments: [false, true])
+    func adamInFloat32MatchesFloat64(_ decoupled: Bool) {
+        let n = 1_003
+        let w0: [Double] = (0..<n).map { (i: Int) -> Double in Double(i % 17) / 7 - 1 }
+        let gradients: [[Double]] = (1...3).map { (step: Int) -> [Double] in
+            (0..<n).map { (i: Int) -> Double in Double((i * 7 + step) % 23) / 11 - 1 }
+        }
+        let h = AdamParameters(learningRate: 0.01, epsilon: 1e-8, weightDecay: 0.1, decoupledWeightDecay: decoupled)
+        let w = Tensor(w0.map(Float.init)), m = Tensor.zeros([n]), v = Tensor.zeros([n])
+        var (we, me, ve) = (w0, [Double](repeating: 0, count: n), [Double](repeating: 0, count: n))
+        for (index, g) in gradients.enumerated() {
+            let step = index + 1
+            FusedUpdate.adam(parameter: w, gradient: Tensor(g.map(Float.init)), firstMoment: m, secondMoment: v,
+                             parameters: h, step: step)
+            for i in 0..<n {
+                var d = Double(Float(g[i]))
+                if decoupled { we[i] *= 1 - 0.01 * 0.1 } else { d += 0.1 * we[i] }
+                me[i] = 0.9 * me[i] + 0.1 * d
+                ve[i] = 0.999 * ve[i] + 0.001 * d * d
+                let mHat = me[i] / (1 - pow(0.9, Double(step))), vHat = ve[i] / (1 - pow(0.999, Double(step)))
+                we[i] -= 0.01 * mHat / (vHat.squareRoot() + 1e-8)
+            }
+        }
+        let actual = w.toArray(Float.self)
+        let worst = zip(actual, we).map { Swift.abs(Double($0) - $1) }.max() ?? 0
+        #expect(worst < 1e-5, "largest difference \(worst)")
+    }
 }
