@@ -46,6 +46,10 @@ enum CPUReduce {
             reduceAcrossRows(op, T.self, x, plan, out)
             return
         }
+        if op == .sum || op == .mean, plan.outerCount < Parallel.threadCount, plan.innerCount >= 1 << 20 {
+            reduceInChunks(op, T.self, x, plan, out)
+            return
+        }
         let inner = StridedWalker([plan.reduced])
         let base = UnsafeRawPointer(x.base), dtype = x.dtype
         let n = plan.innerCount
@@ -74,6 +78,50 @@ enum CPUReduce {
         return result
     }
 
+    /// The sum in `Double` of positions `range` of an inner reduction: blocks read in place when they are
+    /// contiguous and stored as `T`, else converted through `scratch`.
+    private static func sum<T: CPUScalar>(base: UnsafeRawPointer, dtype: DType, start: Int, walker: StridedWalker,
+                                          range: Range<Int>, scratch: UnsafeMutablePointer<T>) -> Double {
+        let step = walker.innerStrides[0]
+        var total = 0.0
+        walker.forEachRun(in: range, maxRun: ElementwiseEngine.block) { offsets, length in
+            if dtype == T.storageDType && step == 1 {
+                total += blockSum(base.assumingMemoryBound(to: T.self) + start + offsets[0], length)
+            } else {
+                ElementAccess.load(dtype, base, start: start + offsets[0], stride: step, count: length, into: scratch)
+                total += blockSum(scratch, length)
+            }
+        }
+        return total
+    }
+
+    /// Sums (or means) of a few outputs over many elements each: every output's elements are split into fixed
+    /// chunks summed in parallel, and the chunk totals added in order, so the result does not depend on the
+    /// thread count.
+    private static func reduceInChunks<T: CPUScalar>(_ op: ReduceOp, _ type: T.Type, _ x: BufferView, _ plan: Plan,
+                                                     _ out: BufferView) {
+        let inner = StridedWalker([plan.reduced]), n = plan.innerCount, chunk = 1 << 16
+        let base = UnsafeRawPointer(x.base), chunks = (n + chunk - 1) / chunk
+        let offsets = outerOffsets(plan.kept)
+        var partials = [Double](repeating: 0, count: chunks)
+        ElementwiseEngine.withOutput(out.with(layout: plan.outKept), as: Double.self) { o in
+            for j in 0..<plan.outerCount {
+                partials.withUnsafeMutableBufferPointer { partial in
+                    Parallel.forEach(chunks, grain: 1) { range in
+                        let scratch = UnsafeMutablePointer<T>.allocate(capacity: ElementwiseEngine.block)
+                        defer { scratch.deallocate() }
+                        for c in range {
+                            partial[c] = sum(base: base, dtype: x.dtype, start: offsets[j], walker: inner,
+                                             range: c * chunk..<Swift.min(n, (c + 1) * chunk), scratch: scratch)
+                        }
+                    }
+                }
+                let total = partials.reduce(0, +)
+                o[j] = op == .mean ? total / Double(n) : total
+            }
+        }
+    }
+
     /// One output of an inner reduction, accumulated in `Double` (sums) or `T` (extremes).
     private static func reduceOne<T: CPUScalar>(_ op: ReduceOp, base: UnsafeRawPointer, dtype: DType, start: Int,
                                                 walker: StridedWalker, count: Int,
@@ -81,11 +129,7 @@ enum CPUReduce {
         let step = walker.innerStrides[0]
         switch op {
         case .sum, .mean, .variance:
-            var total = 0.0
-            walker.forEachRun(in: 0..<count, maxRun: ElementwiseEngine.block) { offsets, length in
-                ElementAccess.load(dtype, base, start: start + offsets[0], stride: step, count: length, into: scratch)
-                total += blockSum(scratch, length)
-            }
+            let total = sum(base: base, dtype: dtype, start: start, walker: walker, range: 0..<count, scratch: scratch)
             if op == .sum { return total }
             let mean = total / Double(count)
             guard case .variance(let correction) = op else { return mean }

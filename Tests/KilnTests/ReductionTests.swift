@@ -51,6 +51,20 @@ func variance(_ v: [Double], ddof: Int) -> Double {
         #expect(Swift.abs(t.mean().item(Double.self) - Double(Float(0.1))) < 1e-8)
     }
 
+    /// Sums over more than 2²⁰ elements are split into chunks across threads: exact integers in float32 sum
+    /// exactly, contiguous, transposed (strided chunks) and in a few rows.
+    @Test func chunkedSumsAreExact() {
+        let (rows, columns) = (1_500, 2_001)
+        let values = (0..<(rows * columns)).map { Float($0 % 7) }
+        let expected = values.reduce(0.0) { $0 + Double($1) }
+        let t = Tensor(values, shape: [rows, columns])
+        #expect(t.sum().item(Double.self) == expected)
+        #expect(t.T.sum().item(Double.self) == expected)
+        #expect(t.mean().item(Float.self) == Float(expected / Double(rows * columns)))
+        let halves = t.reshaped([2, rows * columns / 2]).sum(axis: 1).toArray(Float.self).map(Double.init)
+        #expect(halves.reduce(0, +) == expected && halves.count == 2)
+    }
+
     @Test func integerReductions() {
         let x = Tensor([1, -2, 3, 4, 5, -6] as [Int32], shape: [2, 3])
         #expect(x.sum().dtype == .int64)
