@@ -122,7 +122,14 @@ enum CPUGemm {
             let s = mcEff / mr
             for kk in 0..<kcEff { for r in (mcEff % mr)..<mr { packed[s * mr * kcEff + kk * mr + r] = 0 } }
         }
-        if abs(a.columnStride) <= abs(a.rowStride) {
+        if a.dtype == F.storageDType {
+            // Stored as F: read in place, no conversion.
+            let source = a.base.assumingMemoryBound(to: F.self) + a.offset + i0 * a.rowStride + p0 * a.columnStride
+            for i in 0..<mcEff {
+                let row = source + i * a.rowStride, sliver = packed + (i / mr) * mr * kcEff + i % mr
+                for kk in 0..<kcEff { sliver[kk * mr] = row[kk * a.columnStride] }
+            }
+        } else if abs(a.columnStride) <= abs(a.rowStride) {
             for i in 0..<mcEff {
                 ElementAccess.load(a.dtype, a.base, start: a.offset + (i0 + i) * a.rowStride + p0 * a.columnStride,
                                    stride: a.columnStride, count: kcEff, into: line)
@@ -150,7 +157,10 @@ enum CPUGemm {
                 let sliver = packed + s * nr * kcEff
                 let j = j0 + s * nr, width = min(nr, j0 + ncEff - j)
                 if width < nr { for kk in 0..<kcEff { for c in width..<nr { sliver[kk * nr + c] = 0 } } }
-                if rowMajor {
+                if b.dtype == F.storageDType && b.columnStride == 1 {
+                    let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j
+                    for kk in 0..<kcEff { (sliver + kk * nr).update(from: source + kk * b.rowStride, count: width) }
+                } else if rowMajor {
                     for kk in 0..<kcEff {
                         ElementAccess.load(b.dtype, b.base, start: b.offset + (p0 + kk) * b.rowStride + j * b.columnStride,
                                            stride: b.columnStride, count: width, into: sliver + kk * nr)
