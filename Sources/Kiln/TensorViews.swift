@@ -55,10 +55,11 @@ extension Tensor {
         let lower = start < 0 ? start + extent : start
         let upper = end.map { $0 < 0 ? $0 + extent : $0 } ?? extent
         let input = self
+        let part = { (full: Tensor) in full.aliasing(full.layout.sliced(axis: a, start: lower, end: upper, step: step)) }
         return aliasing(layout.sliced(axis: a, start: lower, end: upper, step: step))
-            .recorded("slice", [self]) { g in
+            .recorded("slice", [self], viewedPart: part) { g in
                 let full = Tensor.zeros(like: input)
-                full.sliced(axis: a, start: lower, end: upper, step: step).assign(g)
+                part(full).assign(g)
                 return [full]
             }
     }

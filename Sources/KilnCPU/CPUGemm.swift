@@ -17,6 +17,17 @@ enum CPUGemm {
         let offset: Int
         let rowStride: Int
         let columnStride: Int
+
+        /// The submatrix that starts `rows` rows and `columns` columns in.
+        func shifted(rows: Int, columns: Int) -> Matrix {
+            Matrix(base: base, dtype: dtype, offset: offset + rows * rowStride + columns * columnStride,
+                   rowStride: rowStride, columnStride: columnStride)
+        }
+
+        /// The same elements seen as the transposed matrix.
+        var transposed: Matrix {
+            Matrix(base: base, dtype: dtype, offset: offset, rowStride: columnStride, columnStride: rowStride)
+        }
     }
 
     static func matmul(_ a: BufferView, _ b: BufferView, out: BufferView, alpha: Double, beta: Double) {
@@ -57,6 +68,11 @@ enum CPUGemm {
     }
 
     /// `C = alpha·A·B + beta·C` for one contiguous row-major `m × n` C.
+    ///
+    /// The micro-kernel reads its left operand in place with any strides when it is stored as `F`, and its right
+    /// operand in place when that has unit column stride; otherwise the operand is packed (converted, and made
+    /// unit-stride). Computing `Cᵀ = Bᵀ·Aᵀ` moves that need from B to A, so the orientation that packs fewer
+    /// elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the weight on every call.
     static func gemm<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
                                               beta: F, c: UnsafeMutablePointer<F>, threaded: Bool) {
         if beta == 0 {
@@ -65,42 +81,106 @@ enum CPUGemm {
             for i in 0..<(m * n) { c[i] *= beta }
         }
         guard m > 0, n > 0, k > 0, alpha != 0 else { return }
-        let packedB = UnsafeMutablePointer<F>.allocate(capacity: kc * min(nc, roundUp(n, nr)))
+        let output = Output(base: c, rowStride: n, columnStride: 1)
+        if packedElements(F.self, left: b.transposed, rows: n, right: a.transposed, columns: m, k: k)
+            < packedElements(F.self, left: a, rows: m, right: b, columns: n, k: k) {
+            blocked(F.self, m: n, n: m, k: k, alpha: alpha, left: b.transposed, right: a.transposed,
+                    c: output.transposed, threaded: threaded)
+        } else {
+            blocked(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, c: output, threaded: threaded)
+        }
+    }
+
+    /// Where the micro-kernel adds its tile: `C[i, j]` is at `base + i·rowStride + j·columnStride`.
+    struct Output<F> {
+        let base: UnsafeMutablePointer<F>
+        let rowStride: Int
+        let columnStride: Int
+
+        /// The same memory seen as `Cᵀ`.
+        var transposed: Output { Output(base: base, rowStride: columnStride, columnStride: rowStride) }
+    }
+
+    /// Whether the right operand is read in place: stored as `F` with unit column stride, and few enough
+    /// rows of C that packing it would not pay for itself through reuse.
+    private static func readsRightInPlace<F: CPUFloat>(_ type: F.Type, _ right: Matrix, rows: Int) -> Bool {
+        right.dtype == F.storageDType && right.columnStride == 1 && rows <= mc
+    }
+
+    /// The elements packed to compute `left·right` with `left` as the micro-kernel's left operand.
+    private static func packedElements<F: CPUFloat>(_ type: F.Type, left: Matrix, rows: Int, right: Matrix,
+                                                    columns: Int, k: Int) -> Int {
+        (left.dtype == F.storageDType ? 0 : rows * k) + (readsRightInPlace(F.self, right, rows: rows) ? 0 : k * columns)
+    }
+
+    /// `C += alpha·left·right`, split into one region of C per thread: column ranges (each thread packs its own
+    /// part of the right operand), or row ranges when there are too few columns. One dispatch per product.
+    private static func blocked<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
+                                                         left a: Matrix, right b: Matrix, c: Output<F>, threaded: Bool) {
+        let packRight = !readsRightInPlace(F.self, b, rows: m)
+        let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
+        let parts = threaded ? min(Parallel.threadCount, max(slivers, rowSlivers)) : 1
+        let splitsColumns = slivers >= 2 * parts || slivers >= rowSlivers
+        Parallel.forEach(parts, grain: 1) { range in
+            for part in range {
+                let units = splitsColumns ? slivers : rowSlivers, unit = splitsColumns ? nr : mr
+                let start = units * part / parts * unit, end = min(units * (part + 1) / parts * unit, splitsColumns ? n : m)
+                guard start < end else { continue }
+                let (i0, rows, j0, columns) = splitsColumns ? (0, m, start, end - start) : (start, end - start, 0, n)
+                region(F.self, m: rows, n: columns, k: k, alpha: alpha,
+                       left: a.shifted(rows: i0, columns: 0), right: b.shifted(rows: 0, columns: j0), packRight: packRight,
+                       c: Output(base: c.base + i0 * c.rowStride + j0 * c.columnStride,
+                                 rowStride: c.rowStride, columnStride: c.columnStride))
+            }
+        }
+    }
+
+    /// `C += alpha·left·right` on one thread over `kc × nc` panels: the left operand's slivers read in place or
+    /// packed per `mc × kc` block, the right operand's `nr`-column slivers read in place or packed per panel.
+    private static func region<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
+                                                        left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>) {
+        let packLeft = a.dtype != F.storageDType
+        // Read in place, the right operand's last sliver is still packed when it is narrower than nr, so that
+        // no vector load runs past the matrix.
+        let packedB = UnsafeMutablePointer<F>.allocate(capacity: kc * (packRight ? min(nc, roundUp(n, nr)) : nr))
         defer { packedB.deallocate() }
+        let packedA = packLeft ? UnsafeMutablePointer<F>.allocate(capacity: mc * kc) : nil
+        defer { packedA?.deallocate() }
+        let leftElements = a.base.assumingMemoryBound(to: F.self) + a.offset
+        let rightElements = b.base.assumingMemoryBound(to: F.self) + b.offset
         var jc = 0
         while jc < n {
             let ncEff = min(nc, n - jc)
+            let slivers = (ncEff + nr - 1) / nr
             var pc = 0
             while pc < k {
                 let kcEff = min(kc, k - pc)
-                packB(b, rows: pc, kcEff, columns: jc, ncEff, into: packedB, threaded: threaded)
-                // Tasks: blocks of mc rows × groups of nr-column slivers, enough for every thread.
-                let mBlocks = (m + mc - 1) / mc
-                let slivers = (ncEff + nr - 1) / nr
-                let groups = threaded ? min(slivers, max(1, (Parallel.threadCount * 2 + mBlocks - 1) / mBlocks)) : 1
-                let tasks = mBlocks * groups
-                let runTask = { (task: Int) in
-                    let block = task / groups, group = task % groups
-                    let i0 = block * mc, mcEff = min(mc, m - i0)
-                    let s0 = slivers * group / groups, s1 = slivers * (group + 1) / groups
-                    let packedA = UnsafeMutablePointer<F>.allocate(capacity: roundUp(mcEff, mr) * kcEff)
-                    defer { packedA.deallocate() }
-                    packA(a, rows: i0, mcEff, columns: pc, kcEff, into: packedA)
-                    for s in s0..<s1 {
+                if packRight {
+                    packB(b, rows: pc, kcEff, columns: jc, ncEff, into: packedB)
+                } else if ncEff % nr != 0 {
+                    packB(b, rows: pc, kcEff, columns: jc + (slivers - 1) * nr, ncEff % nr, into: packedB)
+                }
+                var i0 = 0
+                while i0 < m {
+                    let mcEff = min(mc, m - i0)
+                    if let packedA { packA(a, rows: i0, mcEff, columns: pc, kcEff, into: packedA) }
+                    for s in 0..<slivers {
                         let j = s * nr, nEff = min(nr, ncEff - j)
+                        let (right, rightStride) = packRight ? (UnsafePointer(packedB + s * nr * kcEff), nr)
+                            : nEff < nr ? (UnsafePointer(packedB), nr)
+                            : (UnsafePointer(rightElements + pc * b.rowStride + jc + j), b.rowStride)
                         var i = 0
                         while i < mcEff {
-                            microKernel(kcEff, packedA + i * kcEff, packedB + s * nr * kcEff,
-                                        c + (i0 + i) * n + jc + j, ldc: n, alpha: alpha,
-                                        rows: min(mr, mcEff - i), columns: nEff)
+                            let (left, leftRowStride, leftDepthStride) = packedA.map { (UnsafePointer($0 + i * kcEff), 1, mr) }
+                                ?? (UnsafePointer(leftElements + (i0 + i) * a.rowStride + pc * a.columnStride), a.rowStride, a.columnStride)
+                            microKernel(kcEff, left: left, rowStride: leftRowStride, depthStride: leftDepthStride,
+                                        rows: min(mr, mcEff - i), right: right, depthStride: rightStride, columns: nEff,
+                                        c: c.base + (i0 + i) * c.rowStride + (jc + j) * c.columnStride,
+                                        rowStride: c.rowStride, columnStride: c.columnStride, alpha: alpha)
                             i += mr
                         }
                     }
-                }
-                if tasks > 1 && threaded {
-                    Parallel.forEach(tasks, grain: 1) { range in range.forEach(runTask) }
-                } else {
-                    (0..<tasks).forEach(runTask)
+                    i0 += mcEff
                 }
                 pc += kcEff
             }
@@ -147,61 +227,66 @@ enum CPUGemm {
 
     /// Packs `B[p0 ..< p0+kcEff, j0 ..< j0+ncEff]` into `nr`-column slivers, each stored k-major, zero-padded.
     static func packB<F: CPUFloat>(_ b: Matrix, rows p0: Int, _ kcEff: Int, columns j0: Int, _ ncEff: Int,
-                                   into packed: UnsafeMutablePointer<F>, threaded: Bool) {
+                                   into packed: UnsafeMutablePointer<F>) {
         let slivers = (ncEff + nr - 1) / nr
         let rowMajor = abs(b.columnStride) <= abs(b.rowStride)
-        Parallel.forEach(slivers, grain: threaded ? max(1, 4096 / max(kcEff, 1)) : .max) { range in
-            let line = UnsafeMutablePointer<F>.allocate(capacity: max(kcEff, nr))
-            defer { line.deallocate() }
-            for s in range {
-                let sliver = packed + s * nr * kcEff
-                let j = j0 + s * nr, width = min(nr, j0 + ncEff - j)
-                if width < nr { for kk in 0..<kcEff { for c in width..<nr { sliver[kk * nr + c] = 0 } } }
-                if b.dtype == F.storageDType && b.columnStride == 1 {
-                    let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j
-                    for kk in 0..<kcEff { (sliver + kk * nr).update(from: source + kk * b.rowStride, count: width) }
-                } else if rowMajor {
-                    for kk in 0..<kcEff {
-                        ElementAccess.load(b.dtype, b.base, start: b.offset + (p0 + kk) * b.rowStride + j * b.columnStride,
-                                           stride: b.columnStride, count: width, into: sliver + kk * nr)
-                    }
-                } else {
-                    for c in 0..<width {
-                        ElementAccess.load(b.dtype, b.base, start: b.offset + p0 * b.rowStride + (j + c) * b.columnStride,
-                                           stride: b.rowStride, count: kcEff, into: line)
-                        for kk in 0..<kcEff { sliver[kk * nr + c] = line[kk] }
-                    }
+        let line = UnsafeMutablePointer<F>.allocate(capacity: max(kcEff, nr))
+        defer { line.deallocate() }
+        for s in 0..<slivers {
+            let sliver = packed + s * nr * kcEff
+            let j = j0 + s * nr, width = min(nr, j0 + ncEff - j)
+            if width < nr { for kk in 0..<kcEff { for c in width..<nr { sliver[kk * nr + c] = 0 } } }
+            if b.dtype == F.storageDType && b.columnStride == 1 {
+                let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j
+                for kk in 0..<kcEff { (sliver + kk * nr).update(from: source + kk * b.rowStride, count: width) }
+            } else if rowMajor {
+                for kk in 0..<kcEff {
+                    ElementAccess.load(b.dtype, b.base, start: b.offset + (p0 + kk) * b.rowStride + j * b.columnStride,
+                                       stride: b.columnStride, count: width, into: sliver + kk * nr)
+                }
+            } else {
+                for c in 0..<width {
+                    ElementAccess.load(b.dtype, b.base, start: b.offset + p0 * b.rowStride + (j + c) * b.columnStride,
+                                       stride: b.rowStride, count: kcEff, into: line)
+                    for kk in 0..<kcEff { sliver[kk * nr + c] = line[kk] }
                 }
             }
         }
     }
 
-    /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` for one packed `mr × kc` sliver of A and `kc × nr` sliver of B.
+    /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` for one `mr × kc` sliver of the left operand (element `(r, p)` at
+    /// `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at `right + p·depthStride`,
+    /// `nr` contiguous values). Rows past `rows` repeat the last real row and are not stored.
     @inline(__always)
-    static func microKernel<F: CPUFloat & SIMDScalar>(_ kc: Int, _ a: UnsafePointer<F>, _ b: UnsafePointer<F>,
-                                                     _ c: UnsafeMutablePointer<F>, ldc: Int, alpha: F,
-                                                     rows: Int, columns: Int) {
+    static func microKernel<F: CPUFloat & SIMDScalar>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
+                                                     rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
+                                                     columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
+                                                     columnStride: Int, alpha: F) {
         typealias V = SIMD16<F>
         var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
-        let bRaw = UnsafeRawPointer(b)
+        let last = rows - 1
+        let a0 = left, a1 = left + min(1, last) * rowStride, a2 = left + min(2, last) * rowStride
+        let a3 = left + min(3, last) * rowStride, a4 = left + min(4, last) * rowStride, a5 = left + min(5, last) * rowStride
+        let bRaw = UnsafeRawPointer(right), bStep = rightStride * MemoryLayout<F>.stride
+        var p = 0
         for kk in 0..<kc {
-            let bv = bRaw.loadUnaligned(fromByteOffset: kk * MemoryLayout<V>.stride, as: V.self)
-            let ak = a + kk * 6
-            c0 += bv * ak[0]
-            c1 += bv * ak[1]
-            c2 += bv * ak[2]
-            c3 += bv * ak[3]
-            c4 += bv * ak[4]
-            c5 += bv * ak[5]
+            let bv = bRaw.loadUnaligned(fromByteOffset: kk * bStep, as: V.self)
+            c0 += bv * a0[p]
+            c1 += bv * a1[p]
+            c2 += bv * a2[p]
+            c3 += bv * a3[p]
+            c4 += bv * a4[p]
+            c5 += bv * a5[p]
+            p += depthStride
         }
         @inline(__always) func store(_ r: Int, _ v: V) {
             guard r < rows else { return }
             let row = c + r * ldc
-            if columns == 16 {
+            if columns == 16 && columnStride == 1 {
                 let raw = UnsafeMutableRawPointer(row)
                 raw.storeBytes(of: raw.loadUnaligned(as: V.self) + v * alpha, as: V.self)
             } else {
-                for j in 0..<columns { row[j] += alpha * v[j] }
+                for j in 0..<columns { row[j * columnStride] += alpha * v[j] }
             }
         }
         store(0, c0); store(1, c1); store(2, c2); store(3, c3); store(4, c4); store(5, c5)

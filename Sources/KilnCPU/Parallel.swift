@@ -2,8 +2,9 @@ import Dispatch
 import Foundation
 import KilnCore
 
-/// The CPU backend's thread pool: Dispatch's `concurrentPerform` over contiguous chunks of an index range,
-/// with a grain size so that small loops run inline instead of paying for threads.
+/// The CPU backend's parallel loops: contiguous chunks of an index range on the worker pool (Dispatch's
+/// `concurrentPerform` when the pool is running another loop), with a grain size so that small loops run inline
+/// instead of paying for threads.
 enum Parallel {
     /// The number of worker threads: `KILN_NUM_THREADS` when set to a positive number, else the number of
     /// active processors.
@@ -20,12 +21,17 @@ enum Parallel {
             body(0..<count)
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let task = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let start = count * chunk / chunks, end = count * (chunk + 1) / chunks
-                if start < end { task.value(start..<end) }
-            }
+        let chunk = { (index: Int) in
+            let start = count * index / chunks, end = count * (index + 1) / chunks
+            if start < end { body(start..<end) }
+        }
+        if pool.run(count: chunks, chunk) { return }
+        withoutActuallyEscaping(chunk) { chunk in
+            let task = UncheckedSendable(chunk)
+            DispatchQueue.concurrentPerform(iterations: chunks) { task.value($0) }
         }
     }
+
+    /// The workers besides the calling thread.
+    private static let pool = WorkerPool(workers: threadCount - 1)
 }

@@ -82,8 +82,8 @@ import Kiln
         #expect(Tensor([0, 2, -1] as [Float]).to(.bool).toArray(Bool.self) == [false, true, true])
         #expect(Tensor([Float.nan] as [Float]).to(.int64).item(Int64.self) == 0)
         // bfloat16 rounds to nearest, ties to even: 1 + 2⁻⁸ is a tie between 1 and 1 + 2⁻⁷.
-        let ties: [Float] = [1 + 0x1p-8, 1 + 3 * 0x1p-8, 1 + 0x1p-9, 65504, 1e-40]
-        #expect(Tensor(ties).to(.bfloat16).toArray(Float.self) == [1, 1 + 4 * 0x1p-8, 1, 65536, Float(bitPattern: 0x0001_0000)])  // 1e-40 is 0x000116C2
+        let ties: [Float] = [1 + 0x1p-8, 1 + 3 * 0x1p-8, 1 + 0x1p-9, 65504, Float(bitPattern: 0x0001_16C2)]  // ≈ 1e-40, subnormal
+        #expect(Tensor(ties).to(.bfloat16).toArray(Float.self) == [1, 1 + 4 * 0x1p-8, 1, 65536, Float(bitPattern: 0x0001_0000)])
         #expect(Tensor([1 + 0x1p-11, 70000] as [Float]).to(.float16).toArray(Float.self) == [1, .infinity])
         #expect(Tensor([3, 4] as [Float16]).dtype == .float16)
     }

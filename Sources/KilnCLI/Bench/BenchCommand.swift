@@ -9,6 +9,7 @@ public enum BenchCommand {
     kiln bench — time Kiln against NumPy and PyTorch on the same machine, in the same run
 
     usage: kiln bench [gemm|ops|train|all] [--device cpu|cuda|cuda:N] [--json PATH] [--peer-python PATH] [--no-peers]
+                  [--only NAME,…]
 
       gemm     float32 matmul, square 256–4096 and GPT-2 small's shapes for 4096 rows (768×768, 768×3072,
                3072×768 and the 768×50304 head); float16 and bfloat16 too on a GPU. GFLOP/s.
@@ -25,6 +26,8 @@ public enum BenchCommand {
                       "gflops"|"gbps","peer","peer_median_ms","ratio"}…]}
       --peer-python   the Python that runs the peers (default: KILN_PEER_PYTHON, else python3)
       --no-peers      time Kiln only
+      --only NAME,…   only the named benchmarks of the chosen suites or shapes (e.g. --only lstm,gpt or
+                      --only 1024x1024x1024)
 
     Times are medians over repeats after a warm-up, synchronised with the device, with inputs rotated between
     sets. ratio = peer time / Kiln time: above 1, Kiln is faster. A peer that cannot run is reported as missing.
@@ -45,14 +48,21 @@ public enum BenchCommand {
             if first != "all" { suites = [first] }
             rest.removeFirst()
         }
-        let args = try Arguments(rest, valued: ["device", "json", "peer-python"], flags: ["no-peers"])
+        let args = try Arguments(rest, valued: ["device", "json", "peer-python", "only"], flags: ["no-peers"])
         let device = try args.value("device").map(Device.named) ?? Device.fromEnvironment()
         let python = try args.value("peer-python") ?? ProcessInfo.processInfo.environment["KILN_PEER_PYTHON"] ?? "python3"
-        let cases = suites.flatMap { suite -> [BenchCase] in
+        var cases = suites.flatMap { suite -> [BenchCase] in
             switch suite {
             case "gemm": BenchCase.gemm(halfPrecision: device.kind == .cuda)
             case "ops": BenchCase.ops
             default: BenchCase.train
+            }
+        }
+        if let only = try args.value("only") {
+            let names = Set(only.split(separator: ",").map(String.init))
+            cases = cases.filter { names.contains($0.name) || names.contains($0.shapeText) }
+            guard !cases.isEmpty else {
+                throw UsageError(description: "--only \(only): no benchmark of \(suites.joined(separator: ", ")) has that name or shape")
             }
         }
         let machine = Self.machine(device)
