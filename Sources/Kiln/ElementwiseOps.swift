@@ -28,16 +28,18 @@ extension Tensor {
                                 out: out.view)
         let result = op == .pow ? out.detached() : nil    // pow's backward reads its output; nothing else does
         return out.recorded(op.rawValue, [x, y]) { g in
+            // Only the gradients that flow somewhere are computed (a constant operand takes none).
+            let (dx, dy) = (x.requiresGrad, y.requiresGrad)
             switch op {
             case .add: return [g, g]
-            case .sub: return [g, -g]
-            case .mul: return [g * y, g * x]
-            case .div: return [g / y, -g * x / (y * y)]
-            case .pow: return [g * y * x.pow(y - 1), g * result! * x.log()]
+            case .sub: return [g, dy ? -g : nil]
+            case .mul: return [dx ? g * y : nil, dy ? g * x : nil]
+            case .div: return [dx ? g / y : nil, dy ? -g * x / (y * y) : nil]
+            case .pow: return [dx ? g * y * x.pow(y - 1) : nil, dy ? g * result! * x.log() : nil]
             case .maximum, .minimum:
                 let wins = op == .maximum ? (x .> y) : (x .< y)
                 let share = wins.to(g.dtype) + (x .== y).to(g.dtype) * 0.5
-                return [g * share, g * (1 - share)]
+                return [dx ? g * share : nil, dy ? g * (1 - share) : nil]
             }
         }
     }
@@ -152,6 +154,6 @@ public func which(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
                             y.view(broadcastTo: full, op: "where"), out: out.view)
     return out.recorded("where", [x, y]) { g in
         let zero = Tensor.zeros([], dtype: g.dtype, device: g.device)
-        return [which(c, g, zero), which(c, zero, g)]
+        return [x.requiresGrad ? which(c, g, zero) : nil, y.requiresGrad ? which(c, zero, g) : nil]
     }
 }

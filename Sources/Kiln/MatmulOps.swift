@@ -23,10 +23,11 @@ extension Tensor {
         let out = Tensor.uninitialized(batch + [m, n], dtype: dtype, device: device)
         Tensor.gemm(a, b, batch: batch, m: m, n: n, k: k, out: out)
         return out.recorded("matmul", [a, b]) { g in
-            // dA = g·Bᵀ, dB = Aᵀ·g; a 2-D right operand takes the whole batch as rows of one product.
-            let ga = g.matmul(b.T)
-            let gb = b.rank == 2 && a.rank > 2
-                ? a.reshaped([-1, k]).T.matmul(g.reshaped([-1, n]))
+            // dA = g·Bᵀ, dB = Aᵀ·g, each only when it flows somewhere (a network's input takes none); a 2-D
+            // right operand takes the whole batch as rows of one product.
+            let ga = a.requiresGrad ? g.matmul(b.T) : nil
+            let gb = !b.requiresGrad ? nil
+                : b.rank == 2 && a.rank > 2 ? a.reshaped([-1, k]).T.matmul(g.reshaped([-1, n]))
                 : a.T.matmul(g)
             return [ga, gb]
         }

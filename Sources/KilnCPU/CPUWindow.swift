@@ -19,16 +19,21 @@ enum CPUWindow {
                         for ky in 0..<g.kernelHeight {
                             for kx in 0..<g.kernelWidth {
                                 let row = rows + (ky * g.kernelWidth + kx) * oh * ow
+                                let inside = g.outputColumns(tap: kx), shift = kx * g.dilationWidth - g.paddingWidth
                                 for oy in 0..<oh {
                                     let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
                                     let line = row + oy * ow
-                                    guard y >= 0 && y < g.height else {
+                                    guard y >= 0 && y < g.height && !inside.isEmpty else {
                                         line.update(repeating: 0, count: ow)
                                         continue
                                     }
-                                    for ox in 0..<ow {
-                                        let xx = ox * g.strideWidth - g.paddingWidth + kx * g.dilationWidth
-                                        line[ox] = xx >= 0 && xx < g.width ? image[y * g.width + xx] : 0
+                                    line.update(repeating: 0, count: inside.lowerBound)
+                                    (line + inside.upperBound).update(repeating: 0, count: ow - inside.upperBound)
+                                    let source = image + y * g.width + shift
+                                    if g.strideWidth == 1 {
+                                        (line + inside.lowerBound).update(from: source + inside.lowerBound, count: inside.count)
+                                    } else {
+                                        for ox in inside { line[ox] = source[ox * g.strideWidth] }
                                     }
                                 }
                             }
@@ -55,13 +60,12 @@ enum CPUWindow {
                         for ky in 0..<g.kernelHeight {
                             for kx in 0..<g.kernelWidth {
                                 let row = rows + (ky * g.kernelWidth + kx) * oh * ow
+                                let inside = g.outputColumns(tap: kx), shift = kx * g.dilationWidth - g.paddingWidth
                                 for oy in 0..<oh {
                                     let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
                                     guard y >= 0 && y < g.height else { continue }
-                                    for ox in 0..<ow {
-                                        let xx = ox * g.strideWidth - g.paddingWidth + kx * g.dilationWidth
-                                        if xx >= 0 && xx < g.width { image[y * g.width + xx] += row[oy * ow + ox] }
-                                    }
+                                    let target = image + y * g.width + shift, line = row + oy * ow
+                                    for ox in inside { target[ox * g.strideWidth] += line[ox] }
                                 }
                             }
                         }
@@ -85,28 +89,37 @@ enum CPUWindow {
                 let positions = UnsafeMutablePointer<Int64>.allocate(capacity: max(out.count, 1))
                 defer { positions.deallocate() }
                 Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
+                    // One output row at a time: every tap updates the row's running results over the columns
+                    // where it falls inside the image, in window order (so the first maximum wins).
+                    let best = UnsafeMutablePointer<F>.allocate(capacity: ow), total = UnsafeMutablePointer<F>.allocate(capacity: ow)
+                    let bestAt = UnsafeMutablePointer<Int>.allocate(capacity: ow)
+                    defer { best.deallocate(); total.deallocate(); bestAt.deallocate() }
+                    let columns = (0..<g.kernelWidth).map { g.outputColumns(tap: $0) }
                     for plane in planes {
                         let image = src + plane * g.height * g.width
                         for oy in 0..<oh {
-                            for ox in 0..<ow {
-                                var best = -F.infinity, bestAt = -1, total = F.zero
-                                for ky in 0..<g.kernelHeight {
-                                    let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
-                                    guard y >= 0 && y < g.height else { continue }
-                                    for kx in 0..<g.kernelWidth {
-                                        let xx = ox * g.strideWidth - g.paddingWidth + kx * g.dilationWidth
-                                        guard xx >= 0 && xx < g.width else { continue }
-                                        let v = image[y * g.width + xx]
-                                        total += v
-                                        if bestAt < 0 || v > best || v.isNaN && !best.isNaN {
-                                            best = v
-                                            bestAt = y * g.width + xx
+                            best.update(repeating: -F.infinity, count: ow)
+                            total.update(repeating: 0, count: ow)
+                            bestAt.update(repeating: -1, count: ow)
+                            for ky in 0..<g.kernelHeight {
+                                let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
+                                guard y >= 0 && y < g.height else { continue }
+                                for kx in 0..<g.kernelWidth {
+                                    let start = y * g.width + kx * g.dilationWidth - g.paddingWidth
+                                    for ox in columns[kx] {
+                                        let at = start + ox * g.strideWidth, v = image[at]
+                                        total[ox] += v
+                                        if bestAt[ox] < 0 || v > best[ox] || v.isNaN && !best[ox].isNaN {
+                                            best[ox] = v
+                                            bestAt[ox] = at
                                         }
                                     }
                                 }
-                                let o = (plane * oh + oy) * ow + ox
-                                dst[o] = kind == .max ? best : total / windowSize
-                                positions[o] = Int64(bestAt)
+                            }
+                            let o = (plane * oh + oy) * ow
+                            for ox in 0..<ow {
+                                dst[o + ox] = kind == .max ? best[ox] : total[ox] / windowSize
+                                positions[o + ox] = Int64(bestAt[ox])
                             }
                         }
                     }
@@ -160,5 +173,18 @@ enum CPUWindow {
                 }
             }
         }
+    }
+}
+
+extension Window2d {
+    /// The output columns whose window tap `tap` (counted along the width) falls inside the input.
+    func outputColumns(tap: Int) -> Range<Int> {
+        // Input column of output column ox: ox·stride + shift, which must lie in 0..<width.
+        let shift = tap * dilationWidth - paddingWidth
+        let first = shift >= 0 ? 0 : (-shift + strideWidth - 1) / strideWidth
+        let lastInput = width - 1 - shift
+        guard lastInput >= 0 else { return 0..<0 }
+        let end = min(outputWidth, lastInput / strideWidth + 1)
+        return first < end ? first..<end : 0..<0
     }
 }
