@@ -1,4 +1,5 @@
-// Elementwise kernels: fill, copy (with casts), unary and binary functions, comparisons and selection, over
+// Elementwise kernels: fill, copy (with casts), unary functions and the activations' fused backward, binary
+// functions, comparisons and selection, over
 // any strided or broadcast layout (KilnIter); a contiguous operand set arrives as rank 1 with unit strides.
 #include "common.cuh"
 
@@ -115,6 +116,43 @@ extern "C" __global__ void kiln_unary(KilnIter it, int op, const void *x, void *
         if (domain == 0) store<float>(out, type, o[0], unary_float<float>(op, load<float>(x, type, o[1])));
         else if (domain == 1) store<double>(out, type, o[0], unary_float<double>(op, load<double>(x, type, o[1])));
         else store<i64>(out, type, o[0], unary_integer(op, load<i64>(x, type, o[1])));
+    }
+}
+
+/// `g · op′` for an activation (UnaryOp.fusedBackward); `s` is the op's output for sigmoid and tanh, else its
+/// input.
+template <typename F> __device__ F unary_backward(int op, F s, F g) {
+    switch (op) {
+    case KILN_RELU: return g * (s > (F)0 ? (F)1 : (F)0);
+    case KILN_SIGMOID: return g * s * ((F)1 - s);
+    case KILN_TANH: return g * ((F)1 - s * s);
+    case KILN_GELU:
+        return g * (((F)1 + erf(s * (F)0.70710678118654752440)) / (F)2 + s * exp(s * s / (F)-2) * (F)0.39894228040143267794);
+    case KILN_GELU_TANH: {
+        F c = (F)0.79788456080286535588, t = tanh(c * (s + (F)0.044715 * s * s * s));
+        return g * (((F)1 + t) / (F)2 + s / (F)2 * ((F)1 - t * t) * (c * ((F)1 + (F)0.134145 * s * s)));
+    }
+    case KILN_SILU: {
+        F sg = sigmoid_of(s);
+        return g * sg * ((F)1 + s * ((F)1 - sg));
+    }
+    default: return (F)NAN;
+    }
+}
+
+/// Operands: 0 `out`, 1 `saved`, 2 `gradient`; all of floating dtype `type`.
+extern "C" __global__ void kiln_unary_backward(KilnIter it, int op, const void *saved, const void *gradient, void *out,
+                                               int type) {
+    int domain = domain_of(type);
+    i64 o[KILN_MAX_OPERANDS];
+    GRID_STRIDE(i, it.count) {
+        offsets_at(it, i, o);
+        if (domain == 1)
+            store<double>(out, type, o[0],
+                          unary_backward<double>(op, load<double>(saved, type, o[1]), load<double>(gradient, type, o[2])));
+        else
+            store<float>(out, type, o[0],
+                         unary_backward<float>(op, load<float>(saved, type, o[1]), load<float>(gradient, type, o[2])));
     }
 }
 

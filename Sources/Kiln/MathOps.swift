@@ -34,42 +34,27 @@ extension Tensor {
     /// Elementwise cosine.
     public func cos() -> Tensor { unaryOp(.cos).recorded("cos", [self]) { [x = self] g in [-g * x.sin()] } }
     /// Elementwise hyperbolic tangent.
-    public func tanh() -> Tensor {
-        let y = unaryOp(.tanh)
-        return y.recorded("tanh", [self]) { [y = y.detached()] g in [g * (1 - y * y)] }
-    }
+    public func tanh() -> Tensor { activation(.tanh) }
     /// Elementwise logistic function.
-    public func sigmoid() -> Tensor {
-        let y = unaryOp(.sigmoid)
-        return y.recorded("sigmoid", [self]) { [y = y.detached()] g in [g * y * (1 - y)] }
-    }
+    public func sigmoid() -> Tensor { activation(.sigmoid) }
     /// Elementwise `max(x, 0)`.
-    public func relu() -> Tensor {
-        unaryOp(.relu).recorded("relu", [self]) { [x = self] g in [g * (x .> 0).to(g.dtype)] }
-    }
+    public func relu() -> Tensor { activation(.relu) }
     /// Elementwise GELU: exact (`x Φ(x)`) or, with `approximate`, GPT-2's tanh form.
-    public func gelu(approximate: Bool = false) -> Tensor {
-        let x = self
-        if approximate {
-            return unaryOp(.geluTanh).recorded("geluTanh", [self]) { g in
-                // d/dx ½x(1 + tanh u), u = c(x + 0.044715x³).
-                let c = (2 / Double.pi).squareRoot()
-                let t = ((x + x * x * x * 0.044715) * c).tanh()
-                let du = (1 + x * x * (3 * 0.044715)) * c
-                return [g * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * du)]
-            }
-        }
-        return unaryOp(.gelu).recorded("gelu", [self]) { g in
-            let cdf = ((x * (1 / 2.0.squareRoot())).erf() + 1) * 0.5
-            let pdf = (x * x * -0.5).exp() * (1 / (2 * Double.pi).squareRoot())
-            return [g * (cdf + x * pdf)]
-        }
-    }
+    public func gelu(approximate: Bool = false) -> Tensor { activation(approximate ? .geluTanh : .gelu) }
     /// Elementwise `x σ(x)`.
-    public func silu() -> Tensor {
-        unaryOp(.silu).recorded("silu", [self]) { [x = self] g in
-            let s = x.sigmoid()
-            return [g * s * (1 + x * (1 - s))]
+    public func silu() -> Tensor { activation(.silu) }
+
+    /// An activation of `UnaryOp.fusedBackward`, its gradient `g · op′` one device op (as PyTorch's
+    /// `threshold_backward`, `gelu_backward`, …) rather than a chain of elementwise ops over the whole tensor.
+    private func activation(_ op: UnaryOp) -> Tensor {
+        let y = unaryOp(op)
+        let saved = op.backwardReadsOutput ? y.detached() : self
+        return y.recorded(op.rawValue, [self]) { g in
+            let g = g.to(saved.dtype)
+            OpCheck.supported(.unaryBackward(op), g.dtype, on: g.device)
+            let dx = Tensor.uninitialized(g.shape, dtype: g.dtype, device: g.device)
+            g.device.backend.unaryBackward(op, saved.view, gradient: g.view, out: dx.view)
+            return [dx]
         }
     }
     /// Elementwise error function.

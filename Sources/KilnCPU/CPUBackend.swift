@@ -59,6 +59,10 @@ public final class CPUBackend: Backend {
     public func copy(_ source: BufferView, to out: BufferView) { CPUElementwise.copy(source, to: out) }
     /// The CPU implementation of `Backend.unary`.
     public func unary(_ op: UnaryOp, _ x: BufferView, out: BufferView) { CPUElementwise.unary(op, x, out: out) }
+    /// The CPU implementation of `Backend.unaryBackward`.
+    public func unaryBackward(_ op: UnaryOp, _ saved: BufferView, gradient: BufferView, out: BufferView) {
+        CPUElementwise.unaryBackward(op, saved, gradient, out: out)
+    }
     /// The CPU implementation of `Backend.binary`.
     public func binary(_ op: BinaryOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
         CPUElementwise.binary(op, a, b, out: out)

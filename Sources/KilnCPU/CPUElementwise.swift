@@ -55,6 +55,43 @@ enum CPUElementwise {
         }
     }
 
+    static func unaryBackward(_ op: UnaryOp, _ saved: BufferView, _ gradient: BufferView, out: BufferView) {
+        switch ComputeDomain(out.dtype) {
+        case .float: floatUnaryBackward(op, Float.self, saved, gradient, out)
+        case .double: floatUnaryBackward(op, Double.self, saved, gradient, out)
+        case .integer: fatalError("\(op)Backward: needs a floating-point dtype, got \(out.dtype)")
+        }
+    }
+
+    private static func floatUnaryBackward<F: CPUFloat>(_ op: UnaryOp, _ type: F.Type, _ saved: BufferView,
+                                                        _ gradient: BufferView, _ out: BufferView) {
+        ElementwiseEngine.map(F.self, out: out, inputs: [saved, gradient]) { o, s, g, _, n in
+            if F.vectorisedBackward(op, s, g, into: o, count: n) { return }
+            switch op {
+            case .relu: for i in 0..<n { o[i] = g[i] * (s[i] > 0 ? 1 : 0) }
+            case .sigmoid: for i in 0..<n { o[i] = g[i] * s[i] * (1 - s[i]) }
+            case .tanh: for i in 0..<n { o[i] = g[i] * (1 - s[i] * s[i]) }
+            case .gelu:
+                for i in 0..<n {
+                    let x = s[i]
+                    o[i] = g[i] * ((1 + F.erf(x * F(0.70710678118654752440))) / 2 + x * F.exp(x * x / -2) * F(0.39894228040143267794))
+                }
+            case .geluTanh:
+                for i in 0..<n {
+                    let x = s[i], c = F(0.79788456080286535588)
+                    let t = F.tanh(c * (x + F(0.044715) * x * x * x))
+                    o[i] = g[i] * ((1 + t) / 2 + x / 2 * (1 - t * t) * (c * (1 + F(0.134145) * x * x)))
+                }
+            case .silu:
+                for i in 0..<n {
+                    let x = s[i], sg = sigmoid(x)
+                    o[i] = g[i] * sg * (1 + x * (1 - sg))
+                }
+            default: fatalError("\(op)Backward: not a fused backward")
+            }
+        }
+    }
+
     /// The logistic function, evaluated so that neither tail overflows.
     @inline(__always)
     static func sigmoid<F: CPUFloat>(_ x: F) -> F {

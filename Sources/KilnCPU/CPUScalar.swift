@@ -77,6 +77,10 @@ protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
     /// Runs `op` over `count` elements with a vectorised kernel and returns `true`, or returns `false` when the
     /// type has none for `op` (the caller then loops over the scalar functions).
     static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Self>, into o: UnsafeMutablePointer<Self>, count: Int) -> Bool
+    /// Runs the fused backward of `op` (`o = g · op′`, from `saved` as `Backend.unaryBackward` defines it) with a
+    /// vectorised kernel and returns `true`, or returns `false` when the type has none.
+    static func vectorisedBackward(_ op: UnaryOp, _ saved: UnsafePointer<Self>, _ g: UnsafePointer<Self>,
+                                   into o: UnsafeMutablePointer<Self>, count: Int) -> Bool
 }
 
 extension Float: CPUFloat {
@@ -110,6 +114,11 @@ extension Float: CPUFloat {
         }
         return true
     }
+    static func vectorisedBackward(_ op: UnaryOp, _ saved: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                                   into o: UnsafeMutablePointer<Float>, count: Int) -> Bool {
+        VectorMath.backward(op, saved, g, into: o, count: count)
+        return true
+    }
 }
 
 extension Double: CPUFloat {
@@ -127,6 +136,10 @@ extension Double: CPUFloat {
     }
     static func pow(_ x: Double, _ y: Double) -> Double { Foundation.pow(x, y) }
     static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Double>, into o: UnsafeMutablePointer<Double>, count: Int) -> Bool {
+        false
+    }
+    static func vectorisedBackward(_ op: UnaryOp, _ saved: UnsafePointer<Double>, _ g: UnsafePointer<Double>,
+                                   into o: UnsafeMutablePointer<Double>, count: Int) -> Bool {
         false
     }
     static func maximum(_ a: UnsafePointer<Double>, count: Int) -> Double {

@@ -1,3 +1,5 @@
+import KilnCore
+
 /// Float32 transcendental functions on 16 lanes at a time, for the CPU's elementwise ops and softmax.
 ///
 /// `exp`: Cody–Waite reduction `x = n·ln2 + r` (|r| ≤ ln2/2, ln2 split in two so `n·ln2`
@@ -48,14 +50,18 @@ enum VectorMath {
         map(a, into: o, count: count) { exp($0 - shift) }
     }
 
-    /// `o[i] = 1 / (1 + exp(-a[i]))`, from `e = exp(-|x|)` so neither tail overflows.
+    /// `1 / (1 + exp(-x))`, from `e = exp(-|x|)` so neither tail overflows.
+    @inline(__always)
+    static func sigmoid(_ x: V) -> V {
+        let negative = x .< 0
+        let e = exp(select(negative, x, -x))
+        let s = 1 / (1 + e)
+        return select(x .!= x, x, select(negative, e * s, s))
+    }
+
+    /// `o[i] = sigmoid(a[i])`.
     static func sigmoid(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
-        map(a, into: o, count: count) { x in
-            let negative = x .< 0
-            let e = exp(select(negative, x, -x))
-            let s = 1 / (1 + e)
-            return select(x .!= x, x, select(negative, e * s, s))
-        }
+        map(a, into: o, count: count) { sigmoid($0) }
     }
 
     /// `tanh`: `x + x³·P(x²)` below |x| = 0.625 (Cephes' `tanhf` polynomial), else `1 - 2/(e^{2|x|} + 1)` with the
@@ -132,6 +138,36 @@ enum VectorMath {
         }
     }
 
+    /// `o[i] = g[i] · op′` for an activation of `UnaryOp.fusedBackward`, `saved` being the op's output for
+    /// sigmoid and tanh and its input otherwise (the scalar loops' formulas, sixteen lanes at a time).
+    static func backward(_ op: UnaryOp, _ saved: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                         into o: UnsafeMutablePointer<Float>, count: Int) {
+        switch op {
+        case .relu: map(saved, g, into: o, count: count) { x, g in g * select(x .> 0, V(repeating: 1), V(repeating: 0)) }
+        case .sigmoid: map(saved, g, into: o, count: count) { y, g in g * y * (1 - y) }
+        case .tanh: map(saved, g, into: o, count: count) { y, g in g * (1 - y * y) }
+        case .gelu:
+            map(saved, g, into: o, count: count) { x, g in
+                let cdf = (1 + erf(x * 0.70710678118654752440)) * 0.5
+                let pdf = exp(x * x * -0.5) * 0.39894228040143267794
+                return g * (cdf + x * pdf)
+            }
+        case .geluTanh:
+            map(saved, g, into: o, count: count) { x, g in
+                let c: Float = 0.79788456080286535588
+                let t = tanh(c * (x + 0.044715 * x * x * x))
+                let du = c * (1 + 0.134145 * x * x)
+                return g * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * du)
+            }
+        case .silu:
+            map(saved, g, into: o, count: count) { x, g in
+                let s = sigmoid(x)
+                return g * s * (1 + x * (1 - s))
+            }
+        default: fatalError("\(op)Backward: not a fused backward")
+        }
+    }
+
     /// The largest of `count` elements: NaN if any is NaN, −∞ for none.
     static func maximum(_ a: UnsafePointer<Float>, count: Int) -> Float {
         var best = V(repeating: -.infinity), nan = SIMD16<Int32>(repeating: 0)
@@ -169,6 +205,24 @@ enum VectorMath {
         var tail = V(repeating: padding)
         for j in 0..<(count - i) { tail[j] = a[i + j] }
         body(tail)
+    }
+
+    /// `o[i] = f(a[i], b[i])` sixteen at a time, the tail through zero-padded vectors.
+    @inline(__always)
+    private static func map(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>,
+                            count: Int, _ f: (V, V) -> V) {
+        let rawA = UnsafeRawPointer(a), rawB = UnsafeRawPointer(b), out = UnsafeMutableRawPointer(o)
+        var i = 0
+        while i + 16 <= count {
+            let result = f(rawA.loadUnaligned(fromByteOffset: i * 4, as: V.self), rawB.loadUnaligned(fromByteOffset: i * 4, as: V.self))
+            out.storeBytes(of: result, toByteOffset: i * 4, as: V.self)
+            i += 16
+        }
+        guard i < count else { return }
+        var tailA = V(repeating: 0), tailB = V(repeating: 0)
+        for j in 0..<(count - i) { tailA[j] = a[i + j]; tailB[j] = b[i + j] }
+        let result = f(tailA, tailB)
+        for j in 0..<(count - i) { o[i + j] = result[j] }
     }
 
     /// `o[i] = f(a[i])` sixteen at a time, the tail through one zero-padded vector.

@@ -38,6 +38,18 @@ extension CUDABackend {
         }
     }
 
+    /// `out = gradient · op′(saved)`.
+    public func unaryBackward(_ op: UnaryOp, _ saved: BufferView, gradient: BufferView, out: BufferView) {
+        let name = Op.unaryBackward(op).name
+        require(saved.dtype == out.dtype && gradient.dtype == out.dtype && out.dtype.isFloatingPoint,
+                "\(name): dtypes \(saved.dtype), \(gradient.dtype) -> \(out.dtype)")
+        let (s, g) = broadcast(name, saved, gradient, to: out.shape)
+        launchElementwise("kiln_unary_backward", op: name, KernelIterator([out.layout, s, g])) {
+            $0.append(op.kernelCode); $0.append(saved.address); $0.append(gradient.address); $0.append(out.address)
+            $0.append(out.code)
+        }
+    }
+
     /// `out = op(a, b)`.
     public func binary(_ op: BinaryOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
         require(a.dtype == out.dtype && b.dtype == out.dtype, "\(op.rawValue): dtypes \(a.dtype), \(b.dtype) -> \(out.dtype)")

@@ -85,6 +85,7 @@ public struct Checker: Sendable {
         default: direct
         }
         guard gradients else { return forward }
+        if let op = UnaryOp(rawValue: name), UnaryOp.fusedBackward.contains(op) { return forward + [.unaryBackward(op)] }
         let backward: [Op] = switch name {
         case "softmax", "logSoftmax": [.softmaxBackward]
         case "layerNorm": [.layerNormBackward]

@@ -76,6 +76,10 @@ public final class FaultInjectingBackend: Backend, @unchecked Sendable {
     /// Forwarded, then corrupted when chosen.
     public func unary(_ op: UnaryOp, _ x: BufferView, out: BufferView) { inner.unary(op, x, out: out); corrupt(.unary(op), out) }
     /// Forwarded, then corrupted when chosen.
+    public func unaryBackward(_ op: UnaryOp, _ saved: BufferView, gradient: BufferView, out: BufferView) {
+        inner.unaryBackward(op, saved, gradient: gradient, out: out); corrupt(.unaryBackward(op), out)
+    }
+    /// Forwarded, then corrupted when chosen.
     public func binary(_ op: BinaryOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
         inner.binary(op, a, b, out: out); corrupt(.binary(op), out)
     }

@@ -69,6 +69,26 @@ public final class ReferenceBackend: Backend {
         for i in indices(of: out.shape) { out[i] = f(x[i]) }
     }
 
+    /// `gradient · op′` from the textbook derivatives, each element in Float64.
+    public func unaryBackward(_ op: UnaryOp, _ saved: BufferView, gradient: BufferView, out: BufferView) {
+        let derivative: (Double) -> Double = switch op {
+        case .relu: { $0 > 0 ? 1 : 0 }
+        case .sigmoid: { y in y * (1 - y) }
+        case .tanh: { y in 1 - y * y }
+        case .gelu: { x in (1 + Foundation.erf(x / 2.0.squareRoot())) / 2 + x * Foundation.exp(-x * x / 2) / (2 * Double.pi).squareRoot() }
+        case .geluTanh: { x in
+            let c = (2 / Double.pi).squareRoot(), t = Foundation.tanh(c * (x + 0.044715 * x * x * x))
+            return (1 + t) / 2 + x / 2 * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
+        }
+        case .silu: { x in
+            let s = 1 / (1 + Foundation.exp(-x))
+            return s * (1 + x * (1 - s))
+        }
+        default: fatalError("\(op)Backward: not a fused backward")
+        }
+        for i in indices(of: out.shape) { out[i] = gradient[i] * derivative(saved[i]) }
+    }
+
     /// `op` on each pair of elements.
     public func binary(_ op: BinaryOp, _ a: BufferView, _ b: BufferView, out: BufferView) {
         let f: (Double, Double) -> Double = switch op {

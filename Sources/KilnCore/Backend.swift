@@ -124,6 +124,9 @@ public protocol Backend: AnyObject, Sendable {
 
     /// `out = op(x)`; `x` is broadcast to `out`'s shape.
     func unary(_ op: UnaryOp, _ x: BufferView, out: BufferView)
+    /// `out = gradient · op′` for an activation of `UnaryOp.fusedBackward`: `saved` is the forward op's output
+    /// when `op.backwardReadsOutput`, else its input; all three share `out`'s dtype and shape.
+    func unaryBackward(_ op: UnaryOp, _ saved: BufferView, gradient: BufferView, out: BufferView)
     /// `out = op(a, b)`; `a` and `b` are broadcast to `out`'s shape (stride 0) by the caller.
     func binary(_ op: BinaryOp, _ a: BufferView, _ b: BufferView, out: BufferView)
     /// `out = op(a, b)` as `bool`; `a` and `b` share a dtype and are broadcast to `out`'s shape.

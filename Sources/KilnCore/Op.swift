@@ -6,6 +6,8 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     case copy
     /// An elementwise function of one operand.
     case unary(UnaryOp)
+    /// `gradient · f′` for an activation of `UnaryOp.fusedBackward`.
+    case unaryBackward(UnaryOp)
     /// An elementwise function of two broadcast operands.
     case binary(BinaryOp)
     /// An elementwise comparison.
@@ -59,7 +61,8 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
 
     /// Every op, each parameterised op once per parameter value.
     public static let allCases: [Op] =
-        [.fill, .copy] + UnaryOp.allCases.map(Op.unary) + BinaryOp.allCases.map(Op.binary)
+        [.fill, .copy] + UnaryOp.allCases.map(Op.unary) + UnaryOp.fusedBackward.map(Op.unaryBackward)
+        + BinaryOp.allCases.map(Op.binary)
         + CompareOp.allCases.map(Op.compare) + [.select] + ReduceOp.allCases.map(Op.reduce)
         + ArgReduceOp.allCases.map(Op.argReduce)
         + [.softmax, .logSoftmax, .softmaxBackward, .matmul, .indexSelect, .indexAdd, .gather, .scatterAdd,
@@ -87,6 +90,7 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
         case .fill: "fill"
         case .copy: "copy"
         case .unary(let op): op.rawValue
+        case .unaryBackward(let op): op.rawValue + "Backward"
         case .binary(let op): op.rawValue
         case .compare(let op): op.rawValue
         case .select: "where"

@@ -50,6 +50,12 @@ public enum UnaryOp: String, Sendable, CaseIterable {
         default: false
         }
     }
+
+    /// The activations whose backward, `gradient · f′`, devices run as one fused op (`Op.unaryBackward`).
+    public static let fusedBackward: [UnaryOp] = [.relu, .sigmoid, .tanh, .gelu, .geluTanh, .silu]
+
+    /// Whether the fused backward computes `f′` from the op's output (sigmoid, tanh) rather than its input.
+    public var backwardReadsOutput: Bool { self == .sigmoid || self == .tanh }
 }
 
 /// Elementwise functions of two operands of one dtype, broadcast against each other.

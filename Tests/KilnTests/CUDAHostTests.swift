@@ -118,7 +118,7 @@ import KilnCUDA
 
     @Test func embeddedPTXHoldsEveryKernelTheBackendLaunches() throws {
         let names = Set(CUDAProbe.embeddedKernels)
-        let launched = ["kiln_fill", "kiln_copy", "kiln_unary", "kiln_binary", "kiln_compare", "kiln_select", "kiln_reduce",
+        let launched = ["kiln_fill", "kiln_copy", "kiln_unary", "kiln_unary_backward", "kiln_binary", "kiln_compare", "kiln_select", "kiln_reduce",
                         "kiln_arg_reduce", "kiln_softmax", "kiln_softmax_backward", "kiln_layer_norm", "kiln_layer_norm_backward",
                         "kiln_layer_norm_parameter_gradients", "kiln_cross_entropy", "kiln_index_read", "kiln_index_add",
                         "kiln_im2col", "kiln_col2im", "kiln_pool", "kiln_pool_backward", "kiln_random", "kiln_dropout",
