@@ -1,5 +1,6 @@
 // Fused layer kernels: layer normalisation forward and backward, and cross-entropy over class indices
-// (with ignored rows and label smoothing) forward and backward. One block per row; statistics in double.
+// (with ignored rows and label smoothing) forward and backward, one block per row with statistics in double;
+// the LSTM cell forward and backward, one thread per unit.
 #include "common.cuh"
 
 /// `out = (x - mean)·rstd·weight + bias` per row of `n` elements, saving `mean` and `rstd`.
@@ -132,5 +133,82 @@ extern "C" __global__ void kiln_cross_entropy(i64 rows, i64 classes, int type, c
                 store<double>(out, type, ov.offset + r * ov.row + c * ov.column, (p - q) * g);
             }
         }
+    }
+}
+
+// MARK: LSTM cell (gates i, f, g, o in PyTorch's order); one thread per (row, unit), float64 or float32 math.
+
+template <typename F> __device__ __forceinline__ F lstm_sigmoid(F a) {
+    return a >= (F)0 ? (F)1 / ((F)1 + exp(-a)) : exp(a) / ((F)1 + exp(a));
+}
+
+/// The pre-activation gate `k` of unit `j` in row `b`.
+template <typename F>
+__device__ __forceinline__ F lstm_gate(const void *gates, int type, KilnMatrix gv, i64 b, i64 k, i64 j, i64 hidden) {
+    return load<F>(gates, type, gv.offset + b * gv.row + (k * hidden + j) * gv.column);
+}
+
+template <typename F> __device__ __forceinline__ F at(const void *base, int type, KilnMatrix v, i64 b, i64 j) {
+    return load<F>(base, type, v.offset + b * v.row + j * v.column);
+}
+
+template <typename F> __device__ __forceinline__ void put(void *base, int type, KilnMatrix v, i64 b, i64 j, F value) {
+    store<F>(base, type, v.offset + b * v.row + j * v.column, value);
+}
+
+template <typename F>
+__device__ void lstm_cell_at(i64 b, i64 j, i64 hidden, int type, const void *gates, KilnMatrix gv, const void *cell,
+                             KilnMatrix cv, void *hiddenOut, KilnMatrix hv, void *cellOut, KilnMatrix ov) {
+    F i = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 0, j, hidden));
+    F f = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 1, j, hidden));
+    F g = tanh(lstm_gate<F>(gates, type, gv, b, 2, j, hidden));
+    F o = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 3, j, hidden));
+    F c = f * at<F>(cell, type, cv, b, j) + i * g;
+    put<F>(cellOut, type, ov, b, j, c);
+    put<F>(hiddenOut, type, hv, b, j, o * tanh(c));
+}
+
+/// `cellOut = σ(f)·cell + σ(i)·tanh(g)`, `hiddenOut = σ(o)·tanh(cellOut)`; all of dtype `type`.
+extern "C" __global__ void kiln_lstm_cell(i64 batch, i64 hidden, int type, const void *gates, KilnMatrix gv,
+                                          const void *cell, KilnMatrix cv, void *hiddenOut, KilnMatrix hv, void *cellOut,
+                                          KilnMatrix ov) {
+    GRID_STRIDE(e, batch * hidden) {
+        i64 b = e / hidden, j = e % hidden;
+        if (type == KILN_F64) lstm_cell_at<double>(b, j, hidden, type, gates, gv, cell, cv, hiddenOut, hv, cellOut, ov);
+        else lstm_cell_at<float>(b, j, hidden, type, gates, gv, cell, cv, hiddenOut, hv, cellOut, ov);
+    }
+}
+
+template <typename F>
+__device__ void lstm_cell_backward_at(i64 b, i64 j, i64 hidden, int type, const void *gates, KilnMatrix gv,
+                                      const void *cell, KilnMatrix cv, const void *cellOut, KilnMatrix ov,
+                                      const void *dh, KilnMatrix dhv, const void *dcOut, KilnMatrix dov, void *dGates,
+                                      KilnMatrix dgv, void *dCell, KilnMatrix dcv) {
+    F i = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 0, j, hidden));
+    F f = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 1, j, hidden));
+    F g = tanh(lstm_gate<F>(gates, type, gv, b, 2, j, hidden));
+    F o = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 3, j, hidden));
+    F t = tanh(at<F>(cellOut, type, ov, b, j)), h = at<F>(dh, type, dhv, b, j);
+    F total = at<F>(dcOut, type, dov, b, j) + h * o * ((F)1 - t * t);
+    put<F>(dGates, type, dgv, b, j, total * g * i * ((F)1 - i));
+    put<F>(dGates, type, dgv, b, hidden + j, total * at<F>(cell, type, cv, b, j) * f * ((F)1 - f));
+    put<F>(dGates, type, dgv, b, 2 * hidden + j, total * i * ((F)1 - g * g));
+    put<F>(dGates, type, dgv, b, 3 * hidden + j, h * t * o * ((F)1 - o));
+    put<F>(dCell, type, dcv, b, j, total * f);
+}
+
+/// The LSTM cell's gradients with respect to its gates and previous cell state; all of dtype `type`.
+extern "C" __global__ void kiln_lstm_cell_backward(i64 batch, i64 hidden, int type, const void *gates, KilnMatrix gv,
+                                                   const void *cell, KilnMatrix cv, const void *cellOut, KilnMatrix ov,
+                                                   const void *dh, KilnMatrix dhv, const void *dcOut, KilnMatrix dov,
+                                                   void *dGates, KilnMatrix dgv, void *dCell, KilnMatrix dcv) {
+    GRID_STRIDE(e, batch * hidden) {
+        i64 b = e / hidden, j = e % hidden;
+        if (type == KILN_F64)
+            lstm_cell_backward_at<double>(b, j, hidden, type, gates, gv, cell, cv, cellOut, ov, dh, dhv, dcOut, dov, dGates,
+                                          dgv, dCell, dcv);
+        else
+            lstm_cell_backward_at<float>(b, j, hidden, type, gates, gv, cell, cv, cellOut, ov, dh, dhv, dcOut, dov, dGates,
+                                         dgv, dCell, dcv);
     }
 }

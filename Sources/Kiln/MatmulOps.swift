@@ -24,11 +24,11 @@ extension Tensor {
         Tensor.gemm(a, b, batch: batch, m: m, n: n, k: k, out: out)
         return out.recorded("matmul", [a, b]) { g in
             // dA = g·Bᵀ, dB = Aᵀ·g, each only when it flows somewhere (a network's input takes none); a 2-D
-            // right operand takes the whole batch as rows of one product.
-            let ga = a.requiresGrad ? g.matmul(b.T) : nil
-            let gb = !b.requiresGrad ? nil
-                : b.rank == 2 && a.rank > 2 ? a.reshaped([-1, k]).T.matmul(g.reshaped([-1, n]))
-                : a.T.matmul(g)
+            // right operand takes the whole batch as rows of one product. A gradient for a transposed view
+            // (a Linear layer's Wᵀ) is computed transposed, (Bᵀ)ᵀ-wise, so that it reaches the weight contiguous.
+            let ga = !a.requiresGrad ? nil : a.isTransposedView ? b.matmul(g.T).T : g.matmul(b.T)
+            let (rows, columns) = b.rank == 2 && a.rank > 2 ? (a.reshaped([-1, k]), g.reshaped([-1, n])) : (a, g)
+            let gb = !b.requiresGrad ? nil : b.isTransposedView ? columns.T.matmul(rows).T : rows.T.matmul(columns)
             return [ga, gb]
         }
     }
@@ -57,3 +57,11 @@ extension Tensor {
 
 /// The matrix product of `a` and `b` (see `Tensor.matmul(_:)`).
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { a.matmul(b) }
+
+extension Tensor {
+    /// Whether the last two axes are stored column-major (a transpose of a row-major matrix), so that a gradient
+    /// laid out the same way is its source's row-major gradient.
+    fileprivate var isTransposedView: Bool {
+        rank >= 2 && strides[rank - 2] == 1 && strides[rank - 1] != 1 && shape[rank - 1] > 1 && shape[rank - 2] > 1
+    }
+}

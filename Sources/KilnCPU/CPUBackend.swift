@@ -140,6 +140,16 @@ public final class CPUBackend: Backend {
         CPUFusedLayers.layerNormBackward(gradient: gradient, x: x, mean: mean, rstd: rstd, weight: weight,
                                          gradInput: gradInput, gradWeight: gradWeight, gradBias: gradBias)
     }
+    /// The CPU implementation of `Backend.lstmCell`.
+    public func lstmCell(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
+        CPULSTMCell.forward(gates: gates, cell: cell, hiddenOut: hiddenOut, cellOut: cellOut)
+    }
+    /// The CPU implementation of `Backend.lstmCellBackward`.
+    public func lstmCellBackward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+                                 cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
+        CPULSTMCell.backward(gates: gates, cell: cell, cellOut: cellOut, hiddenGradient: hiddenGradient,
+                             cellOutGradient: cellOutGradient, gatesGradient: gatesGradient, cellGradient: cellGradient)
+    }
     /// The CPU implementation of `Backend.crossEntropy`.
     public func crossEntropy(logits: BufferView, targets: BufferView, options: CrossEntropyOptions, losses: BufferView) {
         CPUFusedLayers.crossEntropy(logits: logits, targets: targets, options: options, losses: losses)

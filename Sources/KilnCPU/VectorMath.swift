@@ -168,6 +168,65 @@ enum VectorMath {
         }
     }
 
+    /// One row of the LSTM cell: `count` units, gates i, f, g, o at `gates`, `gates + count`, ….
+    static func lstmCell(gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, hidden: UnsafeMutablePointer<Float>,
+                         cellOut: UnsafeMutablePointer<Float>, count: Int) {
+        forEachVector(count) { j, n in
+            let i = sigmoid(load(gates + j, n)), f = sigmoid(load(gates + count + j, n))
+            let g = tanh(load(gates + 2 * count + j, n)), o = sigmoid(load(gates + 3 * count + j, n))
+            let c = f * load(cell + j, n) + i * g
+            store(c, cellOut + j, n)
+            store(o * tanh(c), hidden + j, n)
+        }
+    }
+
+    /// One row of the LSTM cell's backward (see `Backend.lstmCellBackward`).
+    static func lstmCellBackward(gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, cellOut: UnsafePointer<Float>,
+                                 hiddenGradient: UnsafePointer<Float>, cellOutGradient: UnsafePointer<Float>,
+                                 gatesGradient: UnsafeMutablePointer<Float>, cellGradient: UnsafeMutablePointer<Float>,
+                                 count: Int) {
+        forEachVector(count) { j, n in
+            let i = sigmoid(load(gates + j, n)), f = sigmoid(load(gates + count + j, n))
+            let g = tanh(load(gates + 2 * count + j, n)), o = sigmoid(load(gates + 3 * count + j, n))
+            let t = tanh(load(cellOut + j, n)), dh = load(hiddenGradient + j, n)
+            let total = load(cellOutGradient + j, n) + dh * o * (1 - t * t)
+            store(total * g * i * (1 - i), gatesGradient + j, n)
+            store(total * load(cell + j, n) * f * (1 - f), gatesGradient + count + j, n)
+            store(total * i * (1 - g * g), gatesGradient + 2 * count + j, n)
+            store(dh * t * o * (1 - o), gatesGradient + 3 * count + j, n)
+            store(total * f, cellGradient + j, n)
+        }
+    }
+
+    /// Calls `body(start, lanes)` for each group of up to sixteen of `count` positions.
+    @inline(__always)
+    private static func forEachVector(_ count: Int, _ body: (Int, Int) -> Void) {
+        var j = 0
+        while j < count {
+            body(j, Swift.min(16, count - j))
+            j += 16
+        }
+    }
+
+    /// `n` (at most sixteen) values from `p`, the rest zero.
+    @inline(__always)
+    private static func load(_ p: UnsafePointer<Float>, _ n: Int) -> V {
+        if n == 16 { return UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+        var v = V(repeating: 0)
+        for k in 0..<n { v[k] = p[k] }
+        return v
+    }
+
+    /// Writes the first `n` (at most sixteen) lanes of `v` to `p`.
+    @inline(__always)
+    private static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n == 16 {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+        } else {
+            for k in 0..<n { p[k] = v[k] }
+        }
+    }
+
     /// The largest of `count` elements: NaN if any is NaN, −∞ for none.
     static func maximum(_ a: UnsafePointer<Float>, count: Int) -> Float {
         var best = V(repeating: -.infinity), nan = SIMD16<Int32>(repeating: 0)

@@ -89,6 +89,7 @@ public struct Checker: Sendable {
         let backward: [Op] = switch name {
         case "softmax", "logSoftmax": [.softmaxBackward]
         case "layerNorm": [.layerNormBackward]
+        case "lstmCell": [.lstmCellBackward]
         case "crossEntropy": [.crossEntropyBackward]
         case "maxPool2d": [.pool2dBackward(.max)]
         case "avgPool2d": [.pool2dBackward(.average)]

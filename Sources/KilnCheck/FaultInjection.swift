@@ -149,6 +149,17 @@ public final class FaultInjectingBackend: Backend, @unchecked Sendable {
         inner.layerNorm(x, weight: weight, bias: bias, epsilon: epsilon, out: out, mean: mean, rstd: rstd); corrupt(.layerNorm, out)
     }
     /// Forwarded, then corrupted when chosen.
+    public func lstmCell(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
+        inner.lstmCell(gates: gates, cell: cell, hiddenOut: hiddenOut, cellOut: cellOut); corrupt(.lstmCell, hiddenOut)
+    }
+    /// Forwarded, then corrupted when chosen.
+    public func lstmCellBackward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+                                 cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
+        inner.lstmCellBackward(gates: gates, cell: cell, cellOut: cellOut, hiddenGradient: hiddenGradient,
+                               cellOutGradient: cellOutGradient, gatesGradient: gatesGradient, cellGradient: cellGradient)
+        corrupt(.lstmCellBackward, gatesGradient)
+    }
+    /// Forwarded, then corrupted when chosen.
     public func layerNormBackward(gradient: BufferView, x: BufferView, mean: BufferView, rstd: BufferView, weight: BufferView?,
                                   gradInput: BufferView, gradWeight: BufferView?, gradBias: BufferView?) {
         inner.layerNormBackward(gradient: gradient, x: x, mean: mean, rstd: rstd, weight: weight, gradInput: gradInput,

@@ -338,6 +338,36 @@ public final class ReferenceBackend: Backend {
         }
     }
 
+    /// The cell equations element by element in Float64.
+    public func lstmCell(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
+        let (batch, hidden) = (cell.shape[0], cell.shape[1])
+        for b in 0..<batch { for j in 0..<hidden {
+            let gate = { (k: Int) in gates[[b, k * hidden + j]] }
+            let c = Self.sigmoid(gate(1)) * cell[[b, j]] + Self.sigmoid(gate(0)) * Foundation.tanh(gate(2))
+            cellOut[[b, j]] = c
+            hiddenOut[[b, j]] = Self.sigmoid(gate(3)) * Foundation.tanh(c)
+        } }
+    }
+
+    /// The chain rule through the cell equations, element by element in Float64.
+    public func lstmCellBackward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+                                 cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
+        let (batch, hidden) = (cell.shape[0], cell.shape[1])
+        for b in 0..<batch { for j in 0..<hidden {
+            let gate = { (k: Int) in gates[[b, k * hidden + j]] }
+            let (i, f, g, o) = (Self.sigmoid(gate(0)), Self.sigmoid(gate(1)), Foundation.tanh(gate(2)), Self.sigmoid(gate(3)))
+            let t = Foundation.tanh(cellOut[[b, j]]), dh = hiddenGradient[[b, j]]
+            let dc = cellOutGradient[[b, j]] + dh * o * (1 - t * t)
+            gatesGradient[[b, j]] = dc * g * i * (1 - i)
+            gatesGradient[[b, hidden + j]] = dc * cell[[b, j]] * f * (1 - f)
+            gatesGradient[[b, 2 * hidden + j]] = dc * i * (1 - g * g)
+            gatesGradient[[b, 3 * hidden + j]] = dh * t * o * (1 - o)
+            cellGradient[[b, j]] = dc * f
+        } }
+    }
+
+    private static func sigmoid(_ x: Double) -> Double { 1 / (1 + Foundation.exp(-x)) }
+
     /// dx = rstd·(g - mean(g) - x̂·mean(g·x̂)) with g = dy·w; dw = Σ dy·x̂; db = Σ dy.
     public func layerNormBackward(gradient: BufferView, x: BufferView, mean: BufferView, rstd: BufferView,
                                   weight: BufferView?, gradInput: BufferView, gradWeight: BufferView?, gradBias: BufferView?) {

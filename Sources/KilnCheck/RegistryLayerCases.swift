@@ -39,6 +39,15 @@ extension Registry {
                 [layerNorm(x[0], weight: affine ? x[1] : nil, bias: affine ? x[2] : nil)]
             })
         } } }
+        for dtype in floatTypes { for (batch, hidden) in [(3, 5), (1, 1), (4, 37)] {
+            cases.append(CheckCase(op: "lstmCell", dtype: dtype,
+                                   operands: [Operand([batch, 4 * hidden], dtype, layout: .transposed, values: .uniform(-4, 4)),
+                                              Operand([batch, hidden], dtype, layout: .strided, values: .uniform(-2, 2))],
+                                   family: .accumulated, differentiable: true, seed: seed("lstmCell", cases.count)) {
+                let (h, c) = lstmCell(gates: $0[0], cell: $0[1])
+                return [h, c]
+            })
+        } }
         for dtype in floatTypes { for (rows, classes) in [(6, 11), (1, 2), (64, 1000)] { for (reduction, smoothing, ignore) in [(LossReduction.mean, 0.0, nil), (.none, 0.1, nil), (.sum, 0.0, 0)] as [(LossReduction, Double, Int?)] {
             cases.append(CheckCase(op: "crossEntropy", dtype: dtype,
                                    operands: [Operand([rows, classes], dtype, layout: .transposed, values: .uniform(-8, 8)), Operand([rows], .int64, values: .indices(classes))],

@@ -46,6 +46,10 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
     case layerNorm
     /// The backward pass of layer normalisation.
     case layerNormBackward
+    /// The fused LSTM cell.
+    case lstmCell
+    /// The backward pass of the LSTM cell.
+    case lstmCellBackward
     /// Fused log-softmax and negative log-likelihood per row.
     case crossEntropy
     /// The gradient of the fused cross-entropy with respect to the logits.
@@ -68,7 +72,7 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
         + [.softmax, .logSoftmax, .softmaxBackward, .matmul, .indexSelect, .indexAdd, .gather, .scatterAdd,
            .im2col, .col2im]
         + PoolKind.allCases.map(Op.pool2d) + PoolKind.allCases.map(Op.pool2dBackward)
-        + [.layerNorm, .layerNormBackward, .crossEntropy, .crossEntropyBackward, .dropout]
+        + [.layerNorm, .layerNormBackward, .lstmCell, .lstmCellBackward, .crossEntropy, .crossEntropyBackward, .dropout]
         + RandomDistribution.Kind.allCases.map(Op.random) + [.sgdStep, .adamStep]
 
     /// Whether the op is mathematically defined on `dtype`: data movement, comparison, selection, reductions,
@@ -110,6 +114,8 @@ public enum Op: Hashable, Sendable, CustomStringConvertible {
         case .pool2dBackward(let kind): kind == .max ? "maxPool2dBackward" : "avgPool2dBackward"
         case .layerNorm: "layerNorm"
         case .layerNormBackward: "layerNormBackward"
+        case .lstmCell: "lstmCell"
+        case .lstmCellBackward: "lstmCellBackward"
         case .crossEntropy: "crossEntropy"
         case .crossEntropyBackward: "crossEntropyBackward"
         case .dropout: "dropout"

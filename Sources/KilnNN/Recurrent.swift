@@ -93,9 +93,7 @@ public class RecurrentNetwork: Module {
                 case .tanh:
                     hNext = (xt + hh).tanh()
                 case .lstm:
-                    let g = (xt + hh).split(parts: 4, axis: 1)
-                    cNext = g[1].sigmoid() * c + g[0].sigmoid() * g[2].tanh()
-                    hNext = g[3].sigmoid() * cNext.tanh()
+                    (hNext, cNext) = lstmCell(gates: xt + hh, cell: c)
                 case .gru:
                     let gx = xt.split(parts: 3, axis: 1), gh = hh.split(parts: 3, axis: 1)
                     let r = (gx[0] + gh[0]).sigmoid(), z = (gx[1] + gh[1]).sigmoid()

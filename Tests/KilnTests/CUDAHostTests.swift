@@ -120,7 +120,8 @@ import KilnCUDA
         let names = Set(CUDAProbe.embeddedKernels)
         let launched = ["kiln_fill", "kiln_copy", "kiln_unary", "kiln_unary_backward", "kiln_binary", "kiln_compare", "kiln_select", "kiln_reduce",
                         "kiln_arg_reduce", "kiln_softmax", "kiln_softmax_backward", "kiln_layer_norm", "kiln_layer_norm_backward",
-                        "kiln_layer_norm_parameter_gradients", "kiln_cross_entropy", "kiln_index_read", "kiln_index_add",
+                        "kiln_layer_norm_parameter_gradients", "kiln_lstm_cell", "kiln_lstm_cell_backward",
+                        "kiln_cross_entropy", "kiln_index_read", "kiln_index_add",
                         "kiln_im2col", "kiln_col2im", "kiln_pool", "kiln_pool_backward", "kiln_random", "kiln_dropout",
                         "kiln_sgd_step", "kiln_adam_step"]
         #expect(Set(launched).isSubset(of: names), "missing: \(Set(launched).subtracting(names).sorted())")
