@@ -28,28 +28,17 @@ enum CPULSTMCell {
 
     private static func forward<F: CPUFloat>(_ type: F.Type, _ gates: BufferView, _ cell: BufferView,
                                              _ hiddenOut: BufferView, _ cellOut: BufferView) {
-        let (batch, n) = (cell.shape[0], cell.shape[1])
-        ElementwiseEngine.withContiguous(gates, as: F.self) { a in
-            ElementwiseEngine.withContiguous(cell, as: F.self) { c in
-                ElementwiseEngine.withOutput(hiddenOut, as: F.self) { h in
-                    ElementwiseEngine.withOutput(cellOut, as: F.self) { c2 in
-                        Parallel.forEach(batch, grain: max(1, 8192 / max(n, 1))) { rows in
-                            for b in rows {
-                                let (ab, cb, hb, c2b) = (a + 4 * b * n, c + b * n, h + b * n, c2 + b * n)
-                                if F.self == Float.self {
-                                    VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), hidden: rebound(hb),
-                                                        cellOut: rebound(c2b), count: n)
-                                    continue
-                                }
-                                for j in 0..<n {
-                                    let (i, f, g, o) = activations(ab, j, n)
-                                    c2b[j] = f * cb[j] + i * g
-                                    hb[j] = o * F.tanh(c2b[j])
-                                }
-                            }
-                        }
-                    }
-                }
+        let n = cell.shape[1]
+        forEachRow(F.self, inputs: [gates, cell], outputs: [hiddenOut, cellOut], grain: max(1, 8192 / max(n, 1))) { b, input, output in
+            let (ab, cb, hb, c2b) = (input[0] + 4 * b * n, input[1] + b * n, output[0] + b * n, output[1] + b * n)
+            if F.self == Float.self {
+                VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), hidden: rebound(hb), cellOut: rebound(c2b), count: n)
+                return
+            }
+            for j in 0..<n {
+                let (i, f, g, o) = activations(ab, j, n)
+                c2b[j] = f * cb[j] + i * g
+                hb[j] = o * F.tanh(c2b[j])
             }
         }
     }
@@ -57,44 +46,51 @@ enum CPULSTMCell {
     private static func backward<F: CPUFloat>(_ type: F.Type, _ gates: BufferView, _ cell: BufferView, _ cellOut: BufferView,
                                               _ hiddenGradient: BufferView, _ cellOutGradient: BufferView,
                                               _ gatesGradient: BufferView, _ cellGradient: BufferView) {
-        let (batch, n) = (cell.shape[0], cell.shape[1])
-        ElementwiseEngine.withContiguous(gates, as: F.self) { a in
-            ElementwiseEngine.withContiguous(cell, as: F.self) { c in
-                ElementwiseEngine.withContiguous(cellOut, as: F.self) { c2 in
-                    ElementwiseEngine.withContiguous(hiddenGradient, as: F.self) { dh in
-                        ElementwiseEngine.withContiguous(cellOutGradient, as: F.self) { dc2 in
-                            ElementwiseEngine.withOutput(gatesGradient, as: F.self) { da in
-                                ElementwiseEngine.withOutput(cellGradient, as: F.self) { dc in
-                                    Parallel.forEach(batch, grain: max(1, 4096 / max(n, 1))) { rows in
-                                        for b in rows {
-                                            let (ab, dab) = (a + 4 * b * n, da + 4 * b * n)
-                                            let (cb, c2b, dhb, dc2b, dcb) = (c + b * n, c2 + b * n, dh + b * n, dc2 + b * n, dc + b * n)
-                                            if F.self == Float.self {
-                                                VectorMath.lstmCellBackward(
-                                                    gates: rebound(ab), cell: rebound(cb), cellOut: rebound(c2b),
-                                                    hiddenGradient: rebound(dhb), cellOutGradient: rebound(dc2b),
-                                                    gatesGradient: rebound(dab), cellGradient: rebound(dcb), count: n)
-                                                continue
-                                            }
-                                            for j in 0..<n {
-                                                let (i, f, g, o) = activations(ab, j, n)
-                                                let t = F.tanh(c2b[j])
-                                                let total = dc2b[j] + dhb[j] * o * (1 - t * t)
-                                                dab[j] = total * g * i * (1 - i)
-                                                dab[n + j] = total * cb[j] * f * (1 - f)
-                                                dab[2 * n + j] = total * i * (1 - g * g)
-                                                dab[3 * n + j] = dhb[j] * t * o * (1 - o)
-                                                dcb[j] = total * f
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
+        let n = cell.shape[1]
+        forEachRow(F.self, inputs: [gates, cell, cellOut, hiddenGradient, cellOutGradient], outputs: [gatesGradient, cellGradient],
+                   grain: max(1, 4096 / max(n, 1))) { b, input, output in
+            let (ab, dab) = (input[0] + 4 * b * n, output[0] + 4 * b * n)
+            let (cb, c2b, dhb, dc2b, dcb) = (input[1] + b * n, input[2] + b * n, input[3] + b * n, input[4] + b * n, output[1] + b * n)
+            if F.self == Float.self {
+                VectorMath.lstmCellBackward(gates: rebound(ab), cell: rebound(cb), cellOut: rebound(c2b),
+                                            hiddenGradient: rebound(dhb), cellOutGradient: rebound(dc2b),
+                                            gatesGradient: rebound(dab), cellGradient: rebound(dcb), count: n)
+                return
+            }
+            for j in 0..<n {
+                let (i, f, g, o) = activations(ab, j, n)
+                let t = F.tanh(c2b[j])
+                let total = dc2b[j] + dhb[j] * o * (1 - t * t)
+                dab[j] = total * g * i * (1 - i)
+                dab[n + j] = total * cb[j] * f * (1 - f)
+                dab[2 * n + j] = total * i * (1 - g * g)
+                dab[3 * n + j] = dhb[j] * t * o * (1 - o)
+                dcb[j] = total * f
+            }
+        }
+    }
+
+    /// Runs `body(row, inputs, outputs)` for each row (the first axis) in parallel, over contiguous `F` copies of
+    /// the inputs and outputs (the views' own memory where they already are).
+    private static func forEachRow<F: CPUFloat>(_ type: F.Type, inputs: [BufferView], outputs: [BufferView], grain: Int,
+                                                _ body: (Int, [UnsafePointer<F>], [UnsafeMutablePointer<F>]) -> Void) {
+        withContiguous(inputs[...]) { (input: [UnsafePointer<F>]) in
+            withOutputs(outputs[...]) { output in
+                Parallel.forEach(outputs[0].shape[0], grain: grain) { rows in
+                    for b in rows { body(b, input, output) }
                 }
             }
         }
+    }
+
+    private static func withContiguous<F: CPUFloat>(_ views: ArraySlice<BufferView>, _ body: ([UnsafePointer<F>]) -> Void) {
+        guard let first = views.first else { return body([]) }
+        ElementwiseEngine.withContiguous(first, as: F.self) { p in withContiguous(views.dropFirst()) { body([p] + $0) } }
+    }
+
+    private static func withOutputs<F: CPUFloat>(_ views: ArraySlice<BufferView>, _ body: ([UnsafeMutablePointer<F>]) -> Void) {
+        guard let first = views.first else { return body([]) }
+        ElementwiseEngine.withOutput(first, as: F.self) { p in withOutputs(views.dropFirst()) { body([p] + $0) } }
     }
 
     /// σ(i), σ(f), tanh(g), σ(o) at position `j` of one row of gates of `n` units each.
