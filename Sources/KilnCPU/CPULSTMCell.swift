@@ -1,7 +1,7 @@
 import KilnCore
 
 /// The fused LSTM cell, forward and backward: one pass over each row's gates (i, f, g, o) and cell state,
-/// sixteen float32 lanes at a time (`VectorMath.lstmCell`), Float64 element by element.
+/// sixteen float32 lanes at a time (`VectorMath.lstmCell`, the last units of a row and Float64 element by element).
 enum CPULSTMCell {
     static func forward(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
         require(gates.shape.count == 2 && cell.shape.count == 2 && gates.shape == [cell.shape[0], 4 * cell.shape[1]]
@@ -31,11 +31,9 @@ enum CPULSTMCell {
         let n = cell.shape[1]
         forEachRow(F.self, inputs: [gates, cell], outputs: [hiddenOut, cellOut], grain: max(1, 8192 / max(n, 1))) { b, input, output in
             let (ab, cb, hb, c2b) = (input[0] + 4 * b * n, input[1] + b * n, output[0] + b * n, output[1] + b * n)
-            if F.self == Float.self {
-                VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), hidden: rebound(hb), cellOut: rebound(c2b), count: n)
-                return
-            }
-            for j in 0..<n {
+            let done = F.self == Float.self
+                ? VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), hidden: rebound(hb), cellOut: rebound(c2b), count: n) : 0
+            for j in done..<n {
                 let (i, f, g, o) = activations(ab, j, n)
                 c2b[j] = f * cb[j] + i * g
                 hb[j] = o * F.tanh(c2b[j])
@@ -51,13 +49,11 @@ enum CPULSTMCell {
                    grain: max(1, 4096 / max(n, 1))) { b, input, output in
             let (ab, dab) = (input[0] + 4 * b * n, output[0] + 4 * b * n)
             let (cb, c2b, dhb, dc2b, dcb) = (input[1] + b * n, input[2] + b * n, input[3] + b * n, input[4] + b * n, output[1] + b * n)
-            if F.self == Float.self {
-                VectorMath.lstmCellBackward(gates: rebound(ab), cell: rebound(cb), cellOut: rebound(c2b),
-                                            hiddenGradient: rebound(dhb), cellOutGradient: rebound(dc2b),
-                                            gatesGradient: rebound(dab), cellGradient: rebound(dcb), count: n)
-                return
-            }
-            for j in 0..<n {
+            let done = F.self != Float.self ? 0
+                : VectorMath.lstmCellBackward(gates: rebound(ab), cell: rebound(cb), cellOut: rebound(c2b),
+                                              hiddenGradient: rebound(dhb), cellOutGradient: rebound(dc2b),
+                                              gatesGradient: rebound(dab), cellGradient: rebound(dcb), count: n)
+            for j in done..<n {
                 let (i, f, g, o) = activations(ab, j, n)
                 let t = F.tanh(c2b[j])
                 let total = dc2b[j] + dhb[j] * o * (1 - t * t)

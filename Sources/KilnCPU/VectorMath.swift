@@ -168,64 +168,47 @@ enum VectorMath {
         }
     }
 
-    /// One row of the LSTM cell: `count` units, gates i, f, g, o at `gates`, `gates + count`, ….
+    /// One row of the LSTM cell, sixteen units at a time over the first `count / 16 · 16` of `count` units (gates
+    /// i, f, g, o at `gates`, `gates + count`, …); returns how many units it did, the caller does the rest.
     static func lstmCell(gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, hidden: UnsafeMutablePointer<Float>,
-                         cellOut: UnsafeMutablePointer<Float>, count: Int) {
-        forEachVector(count) { j, n in
-            let i = sigmoid(load(gates + j, n)), f = sigmoid(load(gates + count + j, n))
-            let g = tanh(load(gates + 2 * count + j, n)), o = sigmoid(load(gates + 3 * count + j, n))
-            let c = f * load(cell + j, n) + i * g
-            store(c, cellOut + j, n)
-            store(o * tanh(c), hidden + j, n)
+                         cellOut: UnsafeMutablePointer<Float>, count: Int) -> Int {
+        let full = count / 16 * 16
+        for j in stride(from: 0, to: full, by: 16) {
+            let i = sigmoid(load(gates + j)), f = sigmoid(load(gates + count + j))
+            let g = tanh(load(gates + 2 * count + j)), o = sigmoid(load(gates + 3 * count + j))
+            let c = f * load(cell + j) + i * g
+            store(c, cellOut + j)
+            store(o * tanh(c), hidden + j)
         }
+        return full
     }
 
-    /// One row of the LSTM cell's backward (see `Backend.lstmCellBackward`).
+    /// One row of the LSTM cell's backward (see `Backend.lstmCellBackward`), sixteen units at a time over the
+    /// first `count / 16 · 16` units; returns how many units it did, the caller does the rest.
     static func lstmCellBackward(gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, cellOut: UnsafePointer<Float>,
                                  hiddenGradient: UnsafePointer<Float>, cellOutGradient: UnsafePointer<Float>,
                                  gatesGradient: UnsafeMutablePointer<Float>, cellGradient: UnsafeMutablePointer<Float>,
-                                 count: Int) {
-        forEachVector(count) { j, n in
-            let i = sigmoid(load(gates + j, n)), f = sigmoid(load(gates + count + j, n))
-            let g = tanh(load(gates + 2 * count + j, n)), o = sigmoid(load(gates + 3 * count + j, n))
-            let t = tanh(load(cellOut + j, n)), dh = load(hiddenGradient + j, n)
-            let total = load(cellOutGradient + j, n) + dh * o * (1 - t * t)
-            store(total * g * i * (1 - i), gatesGradient + j, n)
-            store(total * load(cell + j, n) * f * (1 - f), gatesGradient + count + j, n)
-            store(total * i * (1 - g * g), gatesGradient + 2 * count + j, n)
-            store(dh * t * o * (1 - o), gatesGradient + 3 * count + j, n)
-            store(total * f, cellGradient + j, n)
+                                 count: Int) -> Int {
+        let full = count / 16 * 16
+        for j in stride(from: 0, to: full, by: 16) {
+            let i = sigmoid(load(gates + j)), f = sigmoid(load(gates + count + j))
+            let g = tanh(load(gates + 2 * count + j)), o = sigmoid(load(gates + 3 * count + j))
+            let t = tanh(load(cellOut + j)), dh = load(hiddenGradient + j)
+            let total = load(cellOutGradient + j) + dh * o * (1 - t * t)
+            store(total * g * i * (1 - i), gatesGradient + j)
+            store(total * load(cell + j) * f * (1 - f), gatesGradient + count + j)
+            store(total * i * (1 - g * g), gatesGradient + 2 * count + j)
+            store(dh * t * o * (1 - o), gatesGradient + 3 * count + j)
+            store(total * f, cellGradient + j)
         }
+        return full
     }
 
-    /// Calls `body(start, lanes)` for each group of up to sixteen of `count` positions.
     @inline(__always)
-    private static func forEachVector(_ count: Int, _ body: (Int, Int) -> Void) {
-        var j = 0
-        while j < count {
-            body(j, Swift.min(16, count - j))
-            j += 16
-        }
-    }
+    private static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
 
-    /// `n` (at most sixteen) values from `p`, the rest zero.
     @inline(__always)
-    private static func load(_ p: UnsafePointer<Float>, _ n: Int) -> V {
-        if n == 16 { return UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-        var v = V(repeating: 0)
-        for k in 0..<n { v[k] = p[k] }
-        return v
-    }
-
-    /// Writes the first `n` (at most sixteen) lanes of `v` to `p`.
-    @inline(__always)
-    private static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        if n == 16 {
-            UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
-        } else {
-            for k in 0..<n { p[k] = v[k] }
-        }
-    }
+    private static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
     /// The largest of `count` elements: NaN if any is NaN, −∞ for none.
     static func maximum(_ a: UnsafePointer<Float>, count: Int) -> Float {
