@@ -192,9 +192,16 @@ enum CPUReduce {
                 for (r, reducedOffset) in reducedOffsets.enumerated() {
                     var position = range.lowerBound
                     keptWalker.forEachRun(in: range, maxRun: ElementwiseEngine.block) { offsets, length in
+                        let acc = o + position
+                        if !isExtreme && dtype == T.storageDType && step == 1 {
+                            // Sums of rows stored as T: added straight from memory.
+                            let row = base.assumingMemoryBound(to: T.self) + offsets[0] + reducedOffset
+                            for i in 0..<length { acc[i] += row[i].asDouble }
+                            position += length
+                            return
+                        }
                         ElementAccess.load(dtype, base, start: offsets[0] + reducedOffset, stride: step,
                                            count: length, into: scratch)
-                        let acc = o + position
                         switch op {
                         case .max, .min:
                             for i in 0..<length {
