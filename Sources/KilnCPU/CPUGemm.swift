@@ -71,8 +71,9 @@ enum CPUGemm {
     ///
     /// The micro-kernel reads its left operand in place with any strides when it is stored as `F`, and its right
     /// operand in place when that has unit column stride; otherwise the operand is packed (converted, and made
-    /// unit-stride). Computing `Cᵀ = Bᵀ·Aᵀ` moves that need from B to A, so the orientation that packs fewer
-    /// elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the weight on every call.
+    /// unit-stride). Computing `Cᵀ = Bᵀ·Aᵀ` moves that need from B to A, so the orientation that packs (and, for
+    /// `Cᵀ`, scatters) fewer elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the
+    /// weight on every call.
     static func gemm<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
                                               beta: F, c: UnsafeMutablePointer<F>, threaded: Bool) {
         if beta == 0 {
@@ -82,7 +83,9 @@ enum CPUGemm {
         }
         guard m > 0, n > 0, k > 0, alpha != 0 else { return }
         let output = Output(base: c, rowStride: n, columnStride: 1)
-        if packedElements(F.self, left: b.transposed, rows: n, right: a.transposed, columns: m, k: k)
+        // Cᵀ is written element by element, once per kc block: counted like packing.
+        let transposedWrites = m * n * ((k + kc - 1) / kc)
+        if packedElements(F.self, left: b.transposed, rows: n, right: a.transposed, columns: m, k: k) + transposedWrites
             < packedElements(F.self, left: a, rows: m, right: b, columns: n, k: k) {
             blocked(F.self, m: n, n: m, k: k, alpha: alpha, left: b.transposed, right: a.transposed,
                     c: output.transposed, threaded: threaded)
