@@ -33,7 +33,7 @@ enum TaskFactory {
     /// The default loop for each task kind: steps, batch size and peak learning rate.
     static func defaultPlan(kind: String) -> (steps: Int, batchSize: Int, learningRate: Double) {
         switch kind {
-        case "addition": (1500, 128, 3e-3)
+        case "addition": (1500, 128, 2e-3)
         case "text": (2000, 32, 1e-3)
         case "images": (1000, 64, 1e-3)
         case "classify": (600, 32, 2e-3)
