@@ -76,6 +76,13 @@ __device__ __forceinline__ int domain_of(int type) {
     return type == KILN_F64 ? 1 : (type == KILN_F32 || type == KILN_F16 || type == KILN_BF16) ? 0 : 2;
 }
 
+// MARK: Math
+
+/// The logistic function, evaluated so that neither tail overflows.
+template <typename F> __device__ __forceinline__ F sigmoid_of(F a) {
+    return a >= (F)0 ? (F)1 / ((F)1 + exp(-a)) : exp(a) / ((F)1 + exp(a));
+}
+
 // MARK: Iteration
 
 /// The element offsets of every operand at position `linear` of the iteration's row-major order.

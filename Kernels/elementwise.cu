@@ -3,10 +3,6 @@
 // any strided or broadcast layout (KilnIter); a contiguous operand set arrives as rank 1 with unit strides.
 #include "common.cuh"
 
-template <typename F> __device__ __forceinline__ F sigmoid_of(F a) {
-    return a >= (F)0 ? (F)1 / ((F)1 + exp(-a)) : exp(a) / ((F)1 + exp(a));
-}
-
 template <typename F> __device__ F unary_float(int op, F a) {
     switch (op) {
     case KILN_NEG: return -a;

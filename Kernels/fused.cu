@@ -138,10 +138,6 @@ extern "C" __global__ void kiln_cross_entropy(i64 rows, i64 classes, int type, c
 
 // MARK: LSTM cell (gates i, f, g, o in PyTorch's order); one thread per (row, unit), float64 or float32 math.
 
-template <typename F> __device__ __forceinline__ F lstm_sigmoid(F a) {
-    return a >= (F)0 ? (F)1 / ((F)1 + exp(-a)) : exp(a) / ((F)1 + exp(a));
-}
-
 /// The pre-activation gate `k` of unit `j` in row `b`.
 template <typename F>
 __device__ __forceinline__ F lstm_gate(const void *gates, int type, KilnMatrix gv, i64 b, i64 k, i64 j, i64 hidden) {
@@ -159,10 +155,10 @@ template <typename F> __device__ __forceinline__ void put(void *base, int type, 
 template <typename F>
 __device__ void lstm_cell_at(i64 b, i64 j, i64 hidden, int type, const void *gates, KilnMatrix gv, const void *cell,
                              KilnMatrix cv, void *hiddenOut, KilnMatrix hv, void *cellOut, KilnMatrix ov) {
-    F i = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 0, j, hidden));
-    F f = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 1, j, hidden));
+    F i = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 0, j, hidden));
+    F f = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 1, j, hidden));
     F g = tanh(lstm_gate<F>(gates, type, gv, b, 2, j, hidden));
-    F o = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 3, j, hidden));
+    F o = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 3, j, hidden));
     F c = f * at<F>(cell, type, cv, b, j) + i * g;
     put<F>(cellOut, type, ov, b, j, c);
     put<F>(hiddenOut, type, hv, b, j, o * tanh(c));
@@ -184,10 +180,10 @@ __device__ void lstm_cell_backward_at(i64 b, i64 j, i64 hidden, int type, const 
                                       const void *cell, KilnMatrix cv, const void *cellOut, KilnMatrix ov,
                                       const void *dh, KilnMatrix dhv, const void *dcOut, KilnMatrix dov, void *dGates,
                                       KilnMatrix dgv, void *dCell, KilnMatrix dcv) {
-    F i = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 0, j, hidden));
-    F f = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 1, j, hidden));
+    F i = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 0, j, hidden));
+    F f = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 1, j, hidden));
     F g = tanh(lstm_gate<F>(gates, type, gv, b, 2, j, hidden));
-    F o = lstm_sigmoid(lstm_gate<F>(gates, type, gv, b, 3, j, hidden));
+    F o = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 3, j, hidden));
     F t = tanh(at<F>(cellOut, type, ov, b, j)), h = at<F>(dh, type, dhv, b, j);
     F total = at<F>(dcOut, type, dov, b, j) + h * o * ((F)1 - t * t);
     put<F>(dGates, type, dgv, b, j, total * g * i * ((F)1 - i));

@@ -47,8 +47,8 @@ public func lstmCell(gates: Tensor, cell: Tensor) -> (hidden: Tensor, cell: Tens
     // results are views of it, and their gradients meet in it.
     let state = Tensor.uninitialized([2] + cell.shape, dtype: gates.dtype, device: device)
     let part = { (t: Tensor, k: Int) in t.aliasing(t.layout.sliced(axis: 0, start: k, end: k + 1).reshaped(cell.shape)!) }
-    device.backend.lstmCell(gates: gates.view, cell: previous.view, hiddenOut: part(state, 0).view, cellOut: part(state, 1).view)
     let newCell = part(state, 1)
+    device.backend.lstmCell(gates: gates.view, cell: previous.view, hiddenOut: part(state, 0).view, cellOut: newCell.view)
     state.recorded("lstmCell", [gates, previous]) { g in
         let g = g.to(state.dtype)
         let (dGates, dCell) = (Tensor.uninitialized(gates.shape, dtype: g.dtype, device: device),

@@ -68,9 +68,7 @@ enum VectorMath {
     /// sign restored; within 3 ulp.
     @inline(__always)
     static func tanh(_ x: V) -> V {
-        let bits = unsafeBitCast(x, to: SIMD16<Int32>.self)
-        let sign = bits & Int32(bitPattern: 0x8000_0000)
-        let t = unsafeBitCast(bits & 0x7FFF_FFFF, to: V.self)
+        let (t, sign) = magnitudeAndSign(x)
         let z = x * x
         var p = V(repeating: -5.70498872745e-3)
         p = p * z + 2.06390887954e-2
@@ -79,8 +77,7 @@ enum VectorMath {
         p = p * z - 3.33332819422e-1
         let small = p * z * x + x
         let large = 1 - 2 / (exp(t + t) + 1)
-        let signed = unsafeBitCast(unsafeBitCast(large, to: SIMD16<Int32>.self) | sign, to: V.self)
-        return select(t .< 0.625, small, select(x .!= x, x, signed))
+        return select(t .< 0.625, small, select(x .!= x, x, signed(large, sign)))
     }
 
     /// `erf`: `x·P(x²)` below |x| = 1, else `1 - e^{-x²}·R(1/|x|)` with the sign restored (|x| capped at 4, where
@@ -88,9 +85,7 @@ enum VectorMath {
     /// (below 2·10⁻⁸ in exact arithmetic); within 4 ulp in float32.
     @inline(__always)
     static func erf(_ x: V) -> V {
-        let bits = unsafeBitCast(x, to: SIMD16<Int32>.self)
-        let sign = bits & Int32(bitPattern: 0x8000_0000)
-        let absolute = unsafeBitCast(bits & 0x7FFF_FFFF, to: V.self)
+        let (absolute, sign) = magnitudeAndSign(x)
         let s = x * x
         var p = V(repeating: -5.6678734222e-04)
         p = p * s + 4.9273898810e-03
@@ -112,8 +107,7 @@ enum VectorMath {
         r = r * u + 5.6188565670e-01
         r = r * u + 1.1467243431e-04
         let large = 1 - exp(-(t * t)) * r
-        let signed = unsafeBitCast(unsafeBitCast(large, to: SIMD16<Int32>.self) | sign, to: V.self)
-        return select(absolute .< 1, small, select(x .!= x, x, signed))
+        return select(absolute .< 1, small, select(x .!= x, x, signed(large, sign)))
     }
 
     /// `o[i] = tanh(a[i])`.
@@ -270,16 +264,19 @@ enum VectorMath {
     /// `o[i] = f(a[i])` sixteen at a time, the tail through one zero-padded vector.
     @inline(__always)
     private static func map(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
-        let raw = UnsafeRawPointer(a), out = UnsafeMutableRawPointer(o)
-        var i = 0
-        while i + 16 <= count {
-            out.storeBytes(of: f(raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)), toByteOffset: i * 4, as: V.self)
-            i += 16
-        }
-        guard i < count else { return }
-        var tail = V(repeating: 0)
-        for j in 0..<(count - i) { tail[j] = a[i + j] }
-        let result = f(tail)
-        for j in 0..<(count - i) { o[i + j] = result[j] }
+        map(a, a, into: o, count: count) { x, _ in f(x) }
+    }
+
+    /// `|x|` and the sign bits of `x`, for odd functions evaluated on the magnitude.
+    @inline(__always)
+    private static func magnitudeAndSign(_ x: V) -> (V, SIMD16<Int32>) {
+        let bits = unsafeBitCast(x, to: SIMD16<Int32>.self)
+        return (unsafeBitCast(bits & 0x7FFF_FFFF, to: V.self), bits & Int32(bitPattern: 0x8000_0000))
+    }
+
+    /// `v` (non-negative) with the sign bits `sign` restored.
+    @inline(__always)
+    private static func signed(_ v: V, _ sign: SIMD16<Int32>) -> V {
+        unsafeBitCast(unsafeBitCast(v, to: SIMD16<Int32>.self) | sign, to: V.self)
     }
 }

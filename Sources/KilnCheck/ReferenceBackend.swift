@@ -56,7 +56,7 @@ public final class ReferenceBackend: Backend {
         case .sin: { Foundation.sin($0) }
         case .cos: { Foundation.cos($0) }
         case .tanh: { Foundation.tanh($0) }
-        case .sigmoid: { 1 / (1 + Foundation.exp(-$0)) }
+        case .sigmoid: { Self.sigmoid($0) }
         case .relu: { $0.isNaN ? $0 : Swift.max($0, 0) }
         case .gelu: { $0 * (1 + Foundation.erf($0 / 2.0.squareRoot())) / 2 }
         case .geluTanh: { v in v * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v))) / 2 }
@@ -81,7 +81,7 @@ public final class ReferenceBackend: Backend {
             return (1 + t) / 2 + x / 2 * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x)
         }
         case .silu: { x in
-            let s = 1 / (1 + Foundation.exp(-x))
+            let s = Self.sigmoid(x)
             return s * (1 + x * (1 - s))
         }
         default: fatalError("\(op)Backward: not a fused backward")
