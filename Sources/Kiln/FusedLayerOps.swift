@@ -32,35 +32,6 @@ public func layerNorm(_ x: Tensor, weight: Tensor? = nil, bias: Tensor? = nil, e
     return recorded.reshaped(x.shape)
 }
 
-/// The LSTM cell as one device op (PyTorch's gate order i, f, g, o): from pre-activation `gates`
-/// (`[batch, 4·hidden]`, i.e. `W_ih x + b_ih + W_hh h + b_hh`) and the previous cell state (`[batch, hidden]`),
-/// the new hidden state `σ(o)·tanh(c′)` and cell state `c′ = σ(f)·c + σ(i)·tanh(g)`. Its backward is one op too.
-public func lstmCell(gates: Tensor, cell: Tensor) -> (hidden: Tensor, cell: Tensor) {
-    OpCheck.floatingPoint("lstmCell", gates)
-    OpCheck.sameDevice("lstmCell", [gates, cell])
-    require(gates.rank == 2 && cell.rank == 2 && gates.shape == [cell.shape[0], 4 * cell.shape[1]],
-            "lstmCell: gates must be [batch, 4·hidden] for a [batch, hidden] cell state, got \(gates.shape) and \(cell.shape)")
-    OpCheck.supported(.lstmCell, gates.dtype, on: gates.device)
-    let previous = cell.to(gates.dtype)
-    let device = gates.device
-    // Both states live in one [2, batch, hidden] tensor, so the op has one output for autograd; the two
-    // results are views of it, and their gradients meet in it.
-    let state = Tensor.uninitialized([2] + cell.shape, dtype: gates.dtype, device: device)
-    let part = { (t: Tensor, k: Int) in t.aliasing(t.layout.sliced(axis: 0, start: k, end: k + 1).reshaped(cell.shape)!) }
-    let newCell = part(state, 1)
-    device.backend.lstmCell(gates: gates.view, cell: previous.view, hiddenOut: part(state, 0).view, cellOut: newCell.view)
-    state.recorded("lstmCell", [gates, previous]) { g in
-        let g = g.to(state.dtype)
-        let (dGates, dCell) = (Tensor.uninitialized(gates.shape, dtype: g.dtype, device: device),
-                               Tensor.uninitialized(cell.shape, dtype: g.dtype, device: device))
-        device.backend.lstmCellBackward(gates: gates.view, cell: previous.view, cellOut: newCell.view,
-                                        hiddenGradient: part(g, 0).view, cellOutGradient: part(g, 1).view,
-                                        gatesGradient: dGates.view, cellGradient: dCell.view)
-        return [dGates, dCell]
-    }
-    return (state.sliced(axis: 0, start: 0, end: 1).squeezed(axis: 0), state.sliced(axis: 0, start: 1, end: 2).squeezed(axis: 0))
-}
-
 /// How a loss over many elements is combined.
 public enum LossReduction: String, Sendable, CaseIterable {
     /// One loss per element.

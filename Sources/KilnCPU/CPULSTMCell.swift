@@ -29,7 +29,7 @@ enum CPULSTMCell {
     private static func forward<F: CPUFloat>(_ type: F.Type, _ gates: BufferView, _ cell: BufferView,
                                              _ hiddenOut: BufferView, _ cellOut: BufferView) {
         let n = cell.shape[1]
-        forEachRow(F.self, inputs: [gates, cell], outputs: [hiddenOut, cellOut], grain: max(1, 8192 / max(n, 1))) { b, input, output in
+        forEachRow(F.self, inputs: [gates, cell], outputs: [hiddenOut, cellOut], grain: max(1, 1024 / max(n, 1))) { b, input, output in
             let (ab, cb, hb, c2b) = (input[0] + 4 * b * n, input[1] + b * n, output[0] + b * n, output[1] + b * n)
             let done = F.self == Float.self
                 ? VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), hidden: rebound(hb), cellOut: rebound(c2b), count: n) : 0
@@ -46,7 +46,7 @@ enum CPULSTMCell {
                                               _ gatesGradient: BufferView, _ cellGradient: BufferView) {
         let n = cell.shape[1]
         forEachRow(F.self, inputs: [gates, cell, cellOut, hiddenGradient, cellOutGradient], outputs: [gatesGradient, cellGradient],
-                   grain: max(1, 4096 / max(n, 1))) { b, input, output in
+                   grain: max(1, 1024 / max(n, 1))) { b, input, output in
             let (ab, dab) = (input[0] + 4 * b * n, output[0] + 4 * b * n)
             let (cb, c2b, dhb, dc2b, dcb) = (input[1] + b * n, input[2] + b * n, input[3] + b * n, input[4] + b * n, output[1] + b * n)
             let done = F.self != Float.self ? 0

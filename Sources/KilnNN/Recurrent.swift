@@ -69,10 +69,10 @@ public class RecurrentNetwork: Module {
                     "\(type(of: self)): initial states must be \(stateCount) of [\(weightsIH.count), \(batch), \(hiddenSize)]")
         }
         if let lengths { require(lengths.count == batch && lengths.allSatisfy { $0 >= 0 && $0 <= time }, "\(type(of: self)): \(batch) lengths within 0...\(time) needed, got \(lengths)") }
-        // masks[t] is [batch, 1]: 1 while t < length.
-        let masks: [Tensor]? = lengths.map { lengths in
-            (0..<time).map { t in Tensor(lengths.map { t < $0 ? 1.0 : 0.0 }, shape: [batch, 1], device: x.device).to(x.dtype) }
-        }
+        // Batch rows never mix, so a padded sequence is run to the end like the others: its state at its length is
+        // its final state, and its outputs past the length are masked to zero. Steps past the length get no
+        // gradient, so they change nothing.
+        let padded = lengths.map { lengths in lengths.contains { $0 < time } } ?? false
         var layerInput = x
         var finals: [[Tensor]] = Array(repeating: [], count: stateCount)
         for l in weightsIH.indices {
@@ -80,40 +80,51 @@ public class RecurrentNetwork: Module {
                 initial.map { $0[k].sliced(axis: 0, start: l, end: l + 1).squeezed(axis: 0) }
                     ?? Tensor.zeros([batch, hiddenSize], dtype: x.dtype, device: x.device)
             }
-            var h = start(0)
-            var c = cell == .lstm ? start(1) : h
-            // The input projections of every step at once.
-            let projected = layerInput.matmul(weightsIH[l].T) + biasesIH[l]
-            var outputs: [Tensor] = []
-            for t in 0..<time {
-                let xt = projected.sliced(axis: 1, start: t, end: t + 1).squeezed(axis: 1)
-                let hh = h.matmul(weightsHH[l].T) + biasesHH[l]
-                var (hNext, cNext) = (h, c)
-                switch cell {
-                case .tanh:
-                    hNext = (xt + hh).tanh()
-                case .lstm:
-                    (hNext, cNext) = lstmCell(gates: xt + hh, cell: c)
-                case .gru:
-                    let gx = xt.split(parts: 3, axis: 1), gh = hh.split(parts: 3, axis: 1)
-                    let r = (gx[0] + gh[0]).sigmoid(), z = (gx[1] + gh[1]).sigmoid()
-                    let n = (gx[2] + r * gh[2]).tanh()
-                    hNext = (1 - z) * n + z * h
-                }
-                if let mask = masks?[t] {
-                    h = hNext * mask + h * (1 - mask)
-                    c = cNext * mask + c * (1 - mask)
-                    outputs.append(hNext * mask)
-                } else {
-                    (h, c) = (hNext, cNext)
-                    outputs.append(hNext)
-                }
+            // Every state over time, [time + 1, batch, hidden] each, step 0 the initial one.
+            let states = cell == .lstm ? lstmStates(layer: l, input: layerInput, hidden: start(0), cell: start(1))
+                                       : [stepwiseStates(layer: l, input: layerInput, hidden: start(0))]
+            let outputs = states[0].sliced(axis: 0, start: 1).transposed(0, 1)
+            if let lengths, padded {
+                let mask = Tensor((0..<batch).flatMap { b in (0..<time).map { $0 < lengths[b] ? 1.0 : 0.0 } }, shape: [batch, time, 1], device: x.device)
+                layerInput = outputs * mask.to(x.dtype)
+                let rows = Tensor((0..<batch).map { Int64(lengths[$0] * batch + $0) }, device: x.device)
+                for (k, s) in states.enumerated() { finals[k].append(s.reshaped([-1, hiddenSize]).indexSelect(axis: 0, indices: rows)) }
+            } else {
+                layerInput = outputs
+                for (k, s) in states.enumerated() { finals[k].append(s.sliced(axis: 0, start: time).squeezed(axis: 0)) }
             }
-            layerInput = stack(outputs, axis: 1)
-            finals[0].append(h)
-            if cell == .lstm { finals[1].append(c) }
         }
         return (layerInput, finals.map { stack($0, axis: 0) })
+    }
+
+    /// An LSTM layer's hidden and cell states over time through the fused `lstmLayer`, the input projections of
+    /// all steps (and both biases) computed first as one product.
+    private func lstmStates(layer l: Int, input: Tensor, hidden: Tensor, cell: Tensor) -> [Tensor] {
+        let projected = input.transposed(0, 1).contiguous().matmul(weightsIH[l].T) + (biasesIH[l] + biasesHH[l])
+        let states = lstmLayer(projected: projected, weightHH: weightsHH[l], hidden: hidden, cell: cell)
+        return [0, 1].map { states.sliced(axis: 0, start: $0, end: $0 + 1).squeezed(axis: 0) }
+    }
+
+    /// An RNN or GRU layer's hidden states over time, step by step from the ops.
+    private func stepwiseStates(layer l: Int, input: Tensor, hidden: Tensor) -> Tensor {
+        // The input projections of every step at once.
+        let projected = input.matmul(weightsIH[l].T) + biasesIH[l]
+        var h = hidden
+        var states = [h]
+        for t in 0..<input.shape[1] {
+            let xt = projected.sliced(axis: 1, start: t, end: t + 1).squeezed(axis: 1)
+            let hh = h.matmul(weightsHH[l].T) + biasesHH[l]
+            if cell == .tanh {
+                h = (xt + hh).tanh()
+            } else {
+                let gx = xt.split(parts: 3, axis: 1), gh = hh.split(parts: 3, axis: 1)
+                let r = (gx[0] + gh[0]).sigmoid(), z = (gx[1] + gh[1]).sigmoid()
+                let n = (gx[2] + r * gh[2]).tanh()
+                h = (1 - z) * n + z * h
+            }
+            states.append(h)
+        }
+        return stack(states, axis: 0)
     }
 }
 

@@ -71,13 +71,30 @@ import KilnNN
         #expect(output.sliced(axis: 0, start: 1, end: 2).sliced(axis: 1, start: 3).toArray(Float.self).allSatisfy { $0 == 0 })
     }
 
-    @Test func gradientsMatchFiniteDifferences() {
+    /// Gradients with respect to the input and the initial states, through the outputs and the final states, with
+    /// and without padding (a length of 0 leaves the initial state as the final one).
+    @Test(arguments: [nil, [3, 2], [0, 3]] as [[Int]?])
+    func gradientsMatchFiniteDifferences(lengths: [Int]?) {
         for network in [LSTM(inputSize: 2, hiddenSize: 3, layers: 2), GRU(inputSize: 2, hiddenSize: 3), RNN(inputSize: 2, hiddenSize: 3)] as [RecurrentNetwork] {
             network.to(.float64)
             let x = Tensor(Ref.random([2, 3, 2], seed: 23).values, shape: [2, 3, 2])
-            let result = checkGradients([x]) { network.run($0[0], lengths: [3, 2]).output }
-            #expect(result.passed, "\(type(of: network)): \(result)")
+            let initial = (0..<(network.cell == .lstm ? 2 : 1)).map { k in
+                Tensor(Ref.random([network.weightsIH.count, 2, 3], seed: 30 + UInt64(k)).values, shape: [network.weightsIH.count, 2, 3])
+            }
+            let result = checkGradients([x] + initial) { inputs in
+                let (output, states) = network.run(inputs[0], initial: Array(inputs[1...]), lengths: lengths)
+                return concat([output.reshaped([-1])] + states.map { $0.reshaped([-1]) }, axis: 0)
+            }
+            #expect(result.passed, "\(type(of: network)), lengths \(lengths ?? []): \(result)")
         }
+    }
+
+    /// The fused layer's gradients for all four inputs (the recurrent weight's included) through every state it returns.
+    @Test func lstmLayerGradientsMatchFiniteDifferences() {
+        let shapes = [[4, 2, 12], [12, 3], [2, 3], [2, 3]]
+        let inputs = shapes.enumerated().map { k, shape in Tensor(Ref.random(shape, seed: 40 + UInt64(k)).values, shape: shape) }
+        let result = checkGradients(inputs) { lstmLayer(projected: $0[0], weightHH: $0[1], hidden: $0[2], cell: $0[3]) }
+        #expect(result.passed, "\(result)")
     }
 
     @Test func lstmTextClassifierOverfits() {
