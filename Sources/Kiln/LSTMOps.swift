@@ -27,42 +27,60 @@ public func lstmCell(gates: Tensor, cell: Tensor) -> (hidden: Tensor, cell: Tens
     return (state.sliced(axis: 0, start: 0, end: 1).squeezed(axis: 0), state.sliced(axis: 0, start: 1, end: 2).squeezed(axis: 0))
 }
 
-/// A whole LSTM layer's recurrence as one recorded op (gate order i, f, g, o). From every step's input
-/// projection `projected` (`[time, batch, 4·hidden]`: `W_ih x_t + b_ih + b_hh`), the recurrent weight `weightHH`
-/// (`[4·hidden, hidden]`) and the initial states `hidden` and `cell` (`[batch, hidden]`), returns all states as one
-/// `[2, time + 1, batch, hidden]` tensor: hidden states in `[0]`, cell states in `[1]`, step 0 the initial ones.
+/// A whole LSTM layer as one recorded op (PyTorch's `nn.LSTM` layer, gate order i, f, g, o). From the batch-first
+/// `input` (`[batch, time, features]`), the weights `weightIH` (`[4·hidden, features]`) and `weightHH`
+/// (`[4·hidden, hidden]`), the optional biases (`[4·hidden]` each) and the initial states `hidden` and `cell`
+/// (`[batch, hidden]`), returns all states as one `[2, time + 1, batch, hidden]` tensor: hidden states in `[0]`,
+/// cell states in `[1]`, step 0 the initial ones.
 ///
-/// A step is one product `h·W_hhᵀ` accumulated into the saved gates and one `lstmCell`, with no tensors made per
-/// step. The backward runs the cells' backward in reverse, one product `dgates·W_hh` per step, and forms `W_hh`'s
-/// gradient as a single product over all steps (PyTorch's and cuDNN's arrangement).
-public func lstmLayer(projected: Tensor, weightHH: Tensor, hidden: Tensor, cell: Tensor) -> Tensor {
-    OpCheck.floatingPoint("lstmLayer", projected)
-    OpCheck.sameDevice("lstmLayer", [projected, weightHH, hidden, cell])
-    let (time, batch) = (projected.shape.first ?? 0, hidden.shape.first ?? 0)
+/// The input projections of all steps are one product written into the gates (over the biases); a step is then
+/// one product `h·W_hhᵀ` accumulated into its gates and one `lstmCell`, with no tensors made per step. The
+/// backward runs the cells' backward in reverse with one product `dgates·W_hh` per step, then forms each weight's
+/// gradient and the input's as single products over all steps (PyTorch's and cuDNN's arrangement).
+public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor? = nil, biasHH: Tensor? = nil,
+                      hidden: Tensor, cell: Tensor) -> Tensor {
+    OpCheck.floatingPoint("lstmLayer", input)
+    let given = [input, weightIH, weightHH, hidden, cell] + [biasIH, biasHH].compactMap { $0 }
+    OpCheck.sameDevice("lstmLayer", given)
+    let (batch, time, features) = input.rank == 3 ? (input.shape[0], input.shape[1], input.shape[2]) : (0, 0, 0)
     let width = hidden.shape.last ?? 0
-    require(projected.rank == 3 && hidden.rank == 2 && projected.shape[1...] == [batch, 4 * width]
-                && weightHH.shape == [4 * width, width] && cell.shape == hidden.shape,
-            "lstmLayer: needs projected [time, batch, 4·hidden], weightHH [4·hidden, hidden] and states [batch, hidden], got \(projected.shape), \(weightHH.shape), \(hidden.shape) and \(cell.shape)")
-    OpCheck.supported(.lstmCell, projected.dtype, on: projected.device)
-    OpCheck.supported(.matmul, projected.dtype, on: projected.device)
-    let (dtype, device) = (projected.dtype, projected.device)
+    require(input.rank == 3 && weightIH.shape == [4 * width, features] && weightHH.shape == [4 * width, width]
+                && hidden.shape == [batch, width] && cell.shape == hidden.shape
+                && [biasIH, biasHH].allSatisfy { $0 == nil || $0!.shape == [4 * width] },
+            "lstmLayer: needs input [batch, time, features], weights [4·hidden, features] and [4·hidden, hidden], biases [4·hidden] and states [batch, hidden]; got input \(input.shape), weights \(weightIH.shape) and \(weightHH.shape), biases \(biasIH?.shape ?? []) and \(biasHH?.shape ?? []), states \(hidden.shape) and \(cell.shape)")
+    let (dtype, device) = (input.dtype, input.device)
+    OpCheck.supported(.lstmCell, dtype, on: device)
+    OpCheck.supported(.matmul, dtype, on: device)
     let backend = device.backend
-    let (weight, initialHidden, initialCell) = (weightHH.to(dtype), hidden.to(dtype), cell.to(dtype))
-    let gates = Tensor.uninitialized(projected.shape, dtype: dtype, device: device)
+    let (x, wIH, wHH, h0, c0) = (input.to(dtype), weightIH.to(dtype), weightHH.to(dtype), hidden.to(dtype), cell.to(dtype))
+    let (bIH, bHH) = (biasIH?.to(dtype), biasHH?.to(dtype))
+    let rows = time * batch
+    // The input time-major, [time·batch, features], so that a step's rows are contiguous.
+    let steps = Tensor.uninitialized([time, batch, features], dtype: dtype, device: device)
+    backend.copy(x.view.with(layout: x.layout.transposed(0, 1)), to: steps.view)
+    let gates = Tensor.uninitialized([time, batch, 4 * width], dtype: dtype, device: device)
+    let gateRows = LSTMSteps.rows(gates)
+    let biases = [bIH, bHH].compactMap { $0 }.map { $0.view.with(layout: Layout(shape: [rows, 4 * width], strides: [0, $0.strides[0]], offset: $0.layout.offset)) }
+    switch biases.count {
+    case 2: backend.binary(.add, biases[0], biases[1], out: gateRows)
+    case 1: backend.copy(biases[0], to: gateRows)
+    default: break
+    }
+    backend.matmul(LSTMSteps.single(LSTMSteps.rows(steps)), LSTMSteps.transposed(wIH), out: LSTMSteps.single(gateRows),
+                   alpha: 1, beta: biases.isEmpty ? 0 : 1)
     let states = Tensor.uninitialized([2, time + 1, batch, width], dtype: dtype, device: device)
-    backend.copy(projected.view, to: gates.view)
-    backend.copy(initialHidden.view, to: LSTMSteps.state(states, 0, 0))
-    backend.copy(initialCell.view, to: LSTMSteps.state(states, 1, 0))
+    backend.copy(h0.view, to: LSTMSteps.state(states, 0, 0))
+    backend.copy(c0.view, to: LSTMSteps.state(states, 1, 0))
     // W_hhᵀ copied once, row-major, so that every step's product reads it in place.
-    let transposedWeight = Tensor.uninitialized([1, width, 4 * width], dtype: dtype, device: device)
-    backend.copy(weight.view.with(layout: Layout(shape: [1, width, 4 * width], strides: [0, weight.strides[1], weight.strides[0]],
-                                                 offset: weight.layout.offset)), to: transposedWeight.view)
+    let transposedHH = Tensor.uninitialized([1, width, 4 * width], dtype: dtype, device: device)
+    backend.copy(LSTMSteps.transposed(wHH), to: transposedHH.view)
     for t in 0..<time {
-        backend.matmul(LSTMSteps.single(LSTMSteps.state(states, 0, t)), transposedWeight.view, out: LSTMSteps.single(LSTMSteps.step(gates, t)), alpha: 1, beta: 1)
+        backend.matmul(LSTMSteps.single(LSTMSteps.state(states, 0, t)), transposedHH.view, out: LSTMSteps.single(LSTMSteps.step(gates, t)), alpha: 1, beta: 1)
         backend.lstmCell(gates: LSTMSteps.step(gates, t), cell: LSTMSteps.state(states, 1, t),
                          hiddenOut: LSTMSteps.state(states, 0, t + 1), cellOut: LSTMSteps.state(states, 1, t + 1))
     }
-    return states.recorded("lstmLayer", [projected, weight, initialHidden, initialCell]) { g in
+    let inputs: [Tensor?] = [x, wIH, wHH, bIH, bHH, h0, c0]
+    return states.recorded("lstmLayer", inputs.compactMap { $0 }) { g in
         let g = g.to(dtype).contiguous()
         let gatesGradient = Tensor.uninitialized(gates.shape, dtype: dtype, device: device)
         let hiddenGradient = Tensor.uninitialized(hidden.shape, dtype: dtype, device: device)
@@ -70,7 +88,6 @@ public func lstmLayer(projected: Tensor, weightHH: Tensor, hidden: Tensor, cell:
                                                     Tensor.uninitialized(hidden.shape, dtype: dtype, device: device))
         backend.copy(LSTMSteps.state(g, 0, time), to: hiddenGradient.view)
         backend.copy(LSTMSteps.state(g, 1, time), to: cellGradient.view)
-        let weightRows = weight.view.with(layout: Layout(shape: [1] + weight.shape, strides: [0] + weight.strides, offset: weight.layout.offset))
         for t in stride(from: time, to: 0, by: -1) {
             // Step t read gates[t-1] and the states at t-1 and wrote those at t; the gradients reaching the states
             // at t-1 are g's own plus what flows back through the step.
@@ -79,21 +96,32 @@ public func lstmLayer(projected: Tensor, weightHH: Tensor, hidden: Tensor, cell:
                                      cellOutGradient: cellGradient.view, gatesGradient: LSTMSteps.step(gatesGradient, t - 1),
                                      cellGradient: previousCellGradient.view)
             backend.copy(LSTMSteps.state(g, 0, t - 1), to: hiddenGradient.view)
-            backend.matmul(LSTMSteps.single(LSTMSteps.step(gatesGradient, t - 1)), weightRows, out: LSTMSteps.single(hiddenGradient.view), alpha: 1, beta: 1)
+            backend.matmul(LSTMSteps.single(LSTMSteps.step(gatesGradient, t - 1)), LSTMSteps.single(wHH.view), out: LSTMSteps.single(hiddenGradient.view), alpha: 1, beta: 1)
             backend.binary(.add, previousCellGradient.view, LSTMSteps.state(g, 1, t - 1), out: previousCellGradient.view)
             swap(&cellGradient, &previousCellGradient)
         }
-        var weightGradient: Tensor?
-        if weight.requiresGrad {
-            // dW_hh = Σ_t dgates_tᵀ·h_{t-1}: the steps' rows stacked, one [4·hidden, time·batch]·[time·batch, hidden] product.
-            let rows = time * batch
-            let product = Tensor.uninitialized([4 * width, width], dtype: dtype, device: device)
-            backend.matmul(gatesGradient.view.with(layout: Layout(shape: [1, 4 * width, rows], strides: [0, 1, 4 * width], offset: gatesGradient.layout.offset)),
-                           states.view.with(layout: Layout(contiguous: [1, rows, width], offset: states.layout.offset)),
-                           out: product.view.with(layout: Layout(contiguous: [1, 4 * width, width])), alpha: 1, beta: 0)
-            weightGradient = product
+        // The gates' gradients of all steps as rows: dX = dG·W_ih, dW_ih = dGᵀ·X, dW_hh = dGᵀ·H_{t-1}, db = Σ rows.
+        let gradientRows = LSTMSteps.rows(gatesGradient)
+        let transposedRows = LSTMSteps.single(gradientRows.with(layout: gradientRows.layout.transposed(0, 1)))
+        func product(_ a: BufferView, _ b: BufferView, _ shape: [Int]) -> Tensor {
+            let out = Tensor.uninitialized(shape, dtype: dtype, device: device)
+            backend.matmul(a, b, out: LSTMSteps.single(out.view), alpha: 1, beta: 0)
+            return out
         }
-        return [gatesGradient, weightGradient, hiddenGradient, cellGradient]
+        let dx = !x.requiresGrad ? nil
+            : product(LSTMSteps.single(gradientRows), LSTMSteps.single(wIH.view), [rows, features]).reshaped([time, batch, features]).transposed(0, 1)
+        let dwIH = !wIH.requiresGrad ? nil : product(transposedRows, LSTMSteps.single(LSTMSteps.rows(steps)), [4 * width, features])
+        // The hidden states at 0..<time, read as [time·batch, hidden] rows of `states`.
+        let previousHidden = states.view.with(layout: Layout(contiguous: [1, rows, width], offset: states.layout.offset))
+        let dwHH = !wHH.requiresGrad ? nil : product(transposedRows, previousHidden, [4 * width, width])
+        var db: Tensor?
+        if bIH?.requiresGrad == true || bHH?.requiresGrad == true {
+            let sums = Tensor.uninitialized([1, 4 * width], dtype: dtype, device: device)
+            backend.reduce(.sum, gradientRows, axes: [0], out: sums.view)
+            db = sums.reshaped([4 * width])
+        }
+        let gradients: [Tensor?] = [dx, dwIH, dwHH, bIH == nil ? nil : db, bHH == nil ? nil : db.map { d in noGrad { d.copied() } }, hiddenGradient, cellGradient]
+        return zip(inputs, gradients).compactMap { input, gradient in input == nil ? nil : .some(gradient) }
     }
 }
 
@@ -112,8 +140,19 @@ private enum LSTMSteps {
         return states.view.with(layout: Layout(contiguous: [batch, width], offset: states.layout.offset + (kind * steps + t) * batch * width))
     }
 
-    /// A contiguous matrix view as the rank-3 `[1, rows, columns]` the backend's product takes.
+    /// A matrix's transpose as the rank-3 `[1, columns, rows]` view the backend's product takes.
+    static func transposed(_ matrix: Tensor) -> BufferView {
+        matrix.view.with(layout: Layout(shape: [1, matrix.shape[1], matrix.shape[0]], strides: [0, matrix.strides[1], matrix.strides[0]],
+                                        offset: matrix.layout.offset))
+    }
+
+    /// A contiguous `[time, batch, columns]` tensor as `[time·batch, columns]` rows.
+    static func rows(_ t3: Tensor) -> BufferView {
+        t3.view.with(layout: Layout(contiguous: [t3.shape[0] * t3.shape[1], t3.shape[2]], offset: t3.layout.offset))
+    }
+
+    /// A matrix view as the rank-3 `[1, rows, columns]` the backend's product takes.
     static func single(_ matrix: BufferView) -> BufferView {
-        matrix.with(layout: Layout(contiguous: [1] + matrix.layout.shape, offset: matrix.layout.offset))
+        matrix.with(layout: Layout(shape: [1] + matrix.layout.shape, strides: [0] + matrix.layout.strides, offset: matrix.layout.offset))
     }
 }

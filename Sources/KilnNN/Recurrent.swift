@@ -97,11 +97,10 @@ public class RecurrentNetwork: Module {
         return (layerInput, finals.map { stack($0, axis: 0) })
     }
 
-    /// An LSTM layer's hidden and cell states over time through the fused `lstmLayer`, the input projections of
-    /// all steps (and both biases) computed first as one product.
+    /// An LSTM layer's hidden and cell states over time, through the fused `lstmLayer`.
     private func lstmStates(layer l: Int, input: Tensor, hidden: Tensor, cell: Tensor) -> [Tensor] {
-        let projected = input.transposed(0, 1).contiguous().matmul(weightsIH[l].T) + (biasesIH[l] + biasesHH[l])
-        let states = lstmLayer(projected: projected, weightHH: weightsHH[l], hidden: hidden, cell: cell)
+        let states = lstmLayer(input, weightIH: weightsIH[l], weightHH: weightsHH[l], biasIH: biasesIH[l], biasHH: biasesHH[l],
+                               hidden: hidden, cell: cell)
         return [0, 1].map { states.sliced(axis: 0, start: $0, end: $0 + 1).squeezed(axis: 0) }
     }
 

@@ -89,11 +89,16 @@ import KilnNN
         }
     }
 
-    /// The fused layer's gradients for all four inputs (the recurrent weight's included) through every state it returns.
-    @Test func lstmLayerGradientsMatchFiniteDifferences() {
-        let shapes = [[4, 2, 12], [12, 3], [2, 3], [2, 3]]
+    /// The fused layer's gradients for all its inputs (weights and biases included) through every state it returns,
+    /// with and without biases.
+    @Test(arguments: [true, false])
+    func lstmLayerGradientsMatchFiniteDifferences(biases: Bool) {
+        let shapes = [[2, 4, 5], [12, 5], [12, 3], [2, 3], [2, 3]] + (biases ? [[12], [12]] : [])
         let inputs = shapes.enumerated().map { k, shape in Tensor(Ref.random(shape, seed: 40 + UInt64(k)).values, shape: shape) }
-        let result = checkGradients(inputs) { lstmLayer(projected: $0[0], weightHH: $0[1], hidden: $0[2], cell: $0[3]) }
+        let result = checkGradients(inputs) {
+            lstmLayer($0[0], weightIH: $0[1], weightHH: $0[2], biasIH: biases ? $0[5] : nil, biasHH: biases ? $0[6] : nil,
+                      hidden: $0[3], cell: $0[4])
+        }
         #expect(result.passed, "\(result)")
     }
 
