@@ -138,7 +138,7 @@ extern "C" __global__ void kiln_cross_entropy(i64 rows, i64 classes, int type, c
 
 // MARK: LSTM cell (gates i, f, g, o in PyTorch's order); one thread per (row, unit), float64 or float32 math.
 
-/// The pre-activation gate `k` of unit `j` in row `b`.
+/// Gate `k` of unit `j` in row `b` (of the pre-activation gates or their activations).
 template <typename F>
 __device__ __forceinline__ F lstm_gate(const void *gates, int type, KilnMatrix gv, i64 b, i64 k, i64 j, i64 hidden) {
     return load<F>(gates, type, gv.offset + b * gv.row + (k * hidden + j) * gv.column);
@@ -154,36 +154,41 @@ template <typename F> __device__ __forceinline__ void put(void *base, int type, 
 
 template <typename F>
 __device__ void lstm_cell_at(i64 b, i64 j, i64 hidden, int type, const void *gates, KilnMatrix gv, const void *cell,
-                             KilnMatrix cv, void *hiddenOut, KilnMatrix hv, void *cellOut, KilnMatrix ov) {
+                             KilnMatrix cv, void *activations, KilnMatrix av, void *hiddenOut, KilnMatrix hv, void *cellOut,
+                             KilnMatrix ov) {
     F i = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 0, j, hidden));
     F f = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 1, j, hidden));
     F g = tanh(lstm_gate<F>(gates, type, gv, b, 2, j, hidden));
     F o = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 3, j, hidden));
+    // The thread has read its four gates before it writes their activations, so `activations` may be `gates`.
+    put<F>(activations, type, av, b, j, i);
+    put<F>(activations, type, av, b, hidden + j, f);
+    put<F>(activations, type, av, b, 2 * hidden + j, g);
+    put<F>(activations, type, av, b, 3 * hidden + j, o);
     F c = f * at<F>(cell, type, cv, b, j) + i * g;
     put<F>(cellOut, type, ov, b, j, c);
     put<F>(hiddenOut, type, hv, b, j, o * tanh(c));
 }
 
-/// `cellOut = σ(f)·cell + σ(i)·tanh(g)`, `hiddenOut = σ(o)·tanh(cellOut)`; all of dtype `type`.
+/// The activations σ(i), σ(f), tanh(g), σ(o) (possibly over `gates`), `cellOut = σ(f)·cell + σ(i)·tanh(g)` and
+/// `hiddenOut = σ(o)·tanh(cellOut)`; all of dtype `type`.
 extern "C" __global__ void kiln_lstm_cell(i64 batch, i64 hidden, int type, const void *gates, KilnMatrix gv,
-                                          const void *cell, KilnMatrix cv, void *hiddenOut, KilnMatrix hv, void *cellOut,
-                                          KilnMatrix ov) {
+                                          const void *cell, KilnMatrix cv, void *activations, KilnMatrix av,
+                                          void *hiddenOut, KilnMatrix hv, void *cellOut, KilnMatrix ov) {
     GRID_STRIDE(e, batch * hidden) {
         i64 b = e / hidden, j = e % hidden;
-        if (type == KILN_F64) lstm_cell_at<double>(b, j, hidden, type, gates, gv, cell, cv, hiddenOut, hv, cellOut, ov);
-        else lstm_cell_at<float>(b, j, hidden, type, gates, gv, cell, cv, hiddenOut, hv, cellOut, ov);
+        if (type == KILN_F64) lstm_cell_at<double>(b, j, hidden, type, gates, gv, cell, cv, activations, av, hiddenOut, hv, cellOut, ov);
+        else lstm_cell_at<float>(b, j, hidden, type, gates, gv, cell, cv, activations, av, hiddenOut, hv, cellOut, ov);
     }
 }
 
 template <typename F>
-__device__ void lstm_cell_backward_at(i64 b, i64 j, i64 hidden, int type, const void *gates, KilnMatrix gv,
+__device__ void lstm_cell_backward_at(i64 b, i64 j, i64 hidden, int type, const void *activations, KilnMatrix av,
                                       const void *cell, KilnMatrix cv, const void *cellOut, KilnMatrix ov,
                                       const void *dh, KilnMatrix dhv, const void *dcOut, KilnMatrix dov, void *dGates,
                                       KilnMatrix dgv, void *dCell, KilnMatrix dcv) {
-    F i = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 0, j, hidden));
-    F f = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 1, j, hidden));
-    F g = tanh(lstm_gate<F>(gates, type, gv, b, 2, j, hidden));
-    F o = sigmoid_of(lstm_gate<F>(gates, type, gv, b, 3, j, hidden));
+    F i = lstm_gate<F>(activations, type, av, b, 0, j, hidden), f = lstm_gate<F>(activations, type, av, b, 1, j, hidden);
+    F g = lstm_gate<F>(activations, type, av, b, 2, j, hidden), o = lstm_gate<F>(activations, type, av, b, 3, j, hidden);
     F t = tanh(at<F>(cellOut, type, ov, b, j)), h = at<F>(dh, type, dhv, b, j);
     F total = at<F>(dcOut, type, dov, b, j) + h * o * ((F)1 - t * t);
     put<F>(dGates, type, dgv, b, j, total * g * i * ((F)1 - i));
@@ -193,18 +198,19 @@ __device__ void lstm_cell_backward_at(i64 b, i64 j, i64 hidden, int type, const 
     put<F>(dCell, type, dcv, b, j, total * f);
 }
 
-/// The LSTM cell's gradients with respect to its gates and previous cell state; all of dtype `type`.
-extern "C" __global__ void kiln_lstm_cell_backward(i64 batch, i64 hidden, int type, const void *gates, KilnMatrix gv,
+/// The LSTM cell's gradients with respect to its pre-activation gates and previous cell state, from the forward's
+/// activations; all of dtype `type`.
+extern "C" __global__ void kiln_lstm_cell_backward(i64 batch, i64 hidden, int type, const void *activations, KilnMatrix av,
                                                    const void *cell, KilnMatrix cv, const void *cellOut, KilnMatrix ov,
                                                    const void *dh, KilnMatrix dhv, const void *dcOut, KilnMatrix dov,
                                                    void *dGates, KilnMatrix dgv, void *dCell, KilnMatrix dcv) {
     GRID_STRIDE(e, batch * hidden) {
         i64 b = e / hidden, j = e % hidden;
         if (type == KILN_F64)
-            lstm_cell_backward_at<double>(b, j, hidden, type, gates, gv, cell, cv, cellOut, ov, dh, dhv, dcOut, dov, dGates,
+            lstm_cell_backward_at<double>(b, j, hidden, type, activations, av, cell, cv, cellOut, ov, dh, dhv, dcOut, dov, dGates,
                                           dgv, dCell, dcv);
         else
-            lstm_cell_backward_at<float>(b, j, hidden, type, gates, gv, cell, cv, cellOut, ov, dh, dhv, dcOut, dov, dGates,
+            lstm_cell_backward_at<float>(b, j, hidden, type, activations, av, cell, cv, cellOut, ov, dh, dhv, dcOut, dov, dGates,
                                          dgv, dCell, dcv);
     }
 }

@@ -14,12 +14,14 @@ public func lstmCell(gates: Tensor, cell: Tensor) -> (hidden: Tensor, cell: Tens
     let state = Tensor.uninitialized([2] + cell.shape, dtype: gates.dtype, device: device)
     let part = { (t: Tensor, k: Int) in t.aliasing(t.layout.sliced(axis: 0, start: k, end: k + 1).reshaped(cell.shape)!) }
     let newCell = part(state, 1)
-    device.backend.lstmCell(gates: gates.view, cell: previous.view, hiddenOut: part(state, 0).view, cellOut: newCell.view)
+    let activations = Tensor.uninitialized(gates.shape, dtype: gates.dtype, device: device)
+    device.backend.lstmCell(gates: gates.view, cell: previous.view, activationsOut: activations.view, hiddenOut: part(state, 0).view,
+                            cellOut: newCell.view)
     state.recorded("lstmCell", [gates, previous]) { g in
         let g = g.to(state.dtype)
         let (dGates, dCell) = (Tensor.uninitialized(gates.shape, dtype: g.dtype, device: device),
                                Tensor.uninitialized(cell.shape, dtype: g.dtype, device: device))
-        device.backend.lstmCellBackward(gates: gates.view, cell: previous.view, cellOut: newCell.view,
+        device.backend.lstmCellBackward(activations: activations.view, cell: previous.view, cellOut: newCell.view,
                                         hiddenGradient: part(g, 0).view, cellOutGradient: part(g, 1).view,
                                         gatesGradient: dGates.view, cellGradient: dCell.view)
         return [dGates, dCell]
@@ -76,7 +78,8 @@ public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasI
     backend.copy(LSTMSteps.transposed(wHH), to: transposedHH.view)
     for t in 0..<time {
         backend.matmul(LSTMSteps.single(LSTMSteps.state(states, 0, t)), transposedHH.view, out: LSTMSteps.single(LSTMSteps.step(gates, t)), alpha: 1, beta: 1)
-        backend.lstmCell(gates: LSTMSteps.step(gates, t), cell: LSTMSteps.state(states, 1, t),
+        // The gates are overwritten with their activations, which are what the backward reads.
+        backend.lstmCell(gates: LSTMSteps.step(gates, t), cell: LSTMSteps.state(states, 1, t), activationsOut: LSTMSteps.step(gates, t),
                          hiddenOut: LSTMSteps.state(states, 0, t + 1), cellOut: LSTMSteps.state(states, 1, t + 1))
     }
     let inputs: [Tensor?] = [x, wIH, wHH, bIH, bHH, h0, c0]
@@ -91,7 +94,7 @@ public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasI
         for t in stride(from: time, to: 0, by: -1) {
             // Step t read gates[t-1] and the states at t-1 and wrote those at t; the gradients reaching the states
             // at t-1 are g's own plus what flows back through the step.
-            backend.lstmCellBackward(gates: LSTMSteps.step(gates, t - 1), cell: LSTMSteps.state(states, 1, t - 1),
+            backend.lstmCellBackward(activations: LSTMSteps.step(gates, t - 1), cell: LSTMSteps.state(states, 1, t - 1),
                                      cellOut: LSTMSteps.state(states, 1, t), hiddenGradient: hiddenGradient.view,
                                      cellOutGradient: cellGradient.view, gatesGradient: LSTMSteps.step(gatesGradient, t - 1),
                                      cellGradient: previousCellGradient.view)

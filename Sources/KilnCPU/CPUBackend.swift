@@ -141,13 +141,13 @@ public final class CPUBackend: Backend {
                                          gradInput: gradInput, gradWeight: gradWeight, gradBias: gradBias)
     }
     /// The CPU implementation of `Backend.lstmCell`.
-    public func lstmCell(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
-        CPULSTMCell.forward(gates: gates, cell: cell, hiddenOut: hiddenOut, cellOut: cellOut)
+    public func lstmCell(gates: BufferView, cell: BufferView, activationsOut: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
+        CPULSTMCell.forward(gates: gates, cell: cell, activationsOut: activationsOut, hiddenOut: hiddenOut, cellOut: cellOut)
     }
     /// The CPU implementation of `Backend.lstmCellBackward`.
-    public func lstmCellBackward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+    public func lstmCellBackward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                                  cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
-        CPULSTMCell.backward(gates: gates, cell: cell, cellOut: cellOut, hiddenGradient: hiddenGradient,
+        CPULSTMCell.backward(activations: activations, cell: cell, cellOut: cellOut, hiddenGradient: hiddenGradient,
                              cellOutGradient: cellOutGradient, gatesGradient: gatesGradient, cellGradient: cellGradient)
     }
     /// The CPU implementation of `Backend.crossEntropy`.

@@ -182,10 +182,16 @@ enum CPUFusedLayers {
                             if gradient == nil { dst[r] = 0 } else { (dst + r * classes).update(repeating: 0, count: classes) }
                             continue
                         }
-                        let m = F.maximum(row, count: classes)
-                        let lse = m.asDouble + Foundation.log(F.sumExp(row, minus: m, count: classes).asDouble)
+                        // The negative log-likelihood log(1 + Σ_{j≠t} e^{x_j - x_t}) from the other classes' sum, so that a
+                        // confident row's small loss is not lost to rounding in 1 + (a float32 sum).
+                        let m = F.maximum(row, count: classes), target = row[Int(t)].asDouble
+                        let others = F.sumExp(row, minus: m, count: Int(t)).asDouble
+                            + F.sumExp(row + Int(t) + 1, minus: m, count: classes - Int(t) - 1).asDouble
+                        let d = m.asDouble - target
+                        let nll = d < 1 ? Foundation.log1p(others * Foundation.exp(d)) : d + Foundation.log(Foundation.exp(-d) + others)
+                        let lse = target + nll
                         if gradient == nil {
-                            var loss = (1 - epsilon) * (lse - row[Int(t)].asDouble)
+                            var loss = (1 - epsilon) * nll
                             if epsilon > 0 { loss += epsilon * (lse - F.sum(row, count: classes).asDouble / Double(classes)) }
                             dst[r] = F(double: loss)
                         } else {

@@ -3,58 +3,61 @@ import KilnCore
 /// The fused LSTM cell, forward and backward: one pass over each row's gates (i, f, g, o) and cell state,
 /// sixteen float32 lanes at a time (`VectorMath.lstmCell`, the last units of a row and Float64 element by element).
 enum CPULSTMCell {
-    static func forward(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
+    static func forward(gates: BufferView, cell: BufferView, activationsOut: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
         require(gates.shape.count == 2 && cell.shape.count == 2 && gates.shape == [cell.shape[0], 4 * cell.shape[1]]
-                && hiddenOut.shape == cell.shape && cellOut.shape == cell.shape,
-                "lstmCell: gates \(gates.shape), cell \(cell.shape) -> \(hiddenOut.shape), \(cellOut.shape)")
+                && activationsOut.shape == gates.shape && hiddenOut.shape == cell.shape && cellOut.shape == cell.shape,
+                "lstmCell: gates \(gates.shape), cell \(cell.shape) -> \(activationsOut.shape), \(hiddenOut.shape), \(cellOut.shape)")
         if cellOut.dtype == .float64 {
-            forward(Double.self, gates, cell, hiddenOut, cellOut)
+            forward(Double.self, gates, cell, activationsOut, hiddenOut, cellOut)
         } else {
-            forward(Float.self, gates, cell, hiddenOut, cellOut)
+            forward(Float.self, gates, cell, activationsOut, hiddenOut, cellOut)
         }
     }
 
-    static func backward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+    static func backward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                          cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
-        require(gates.shape.count == 2 && gates.shape == gatesGradient.shape
-                && [cell, cellOut, hiddenGradient, cellOutGradient, cellGradient].allSatisfy { $0.shape == [gates.shape[0], gates.shape[1] / 4] },
-                "lstmCellBackward: gates \(gates.shape), cell \(cell.shape), gradients \(hiddenGradient.shape), \(cellOutGradient.shape)")
+        require(activations.shape.count == 2 && activations.shape == gatesGradient.shape
+                && [cell, cellOut, hiddenGradient, cellOutGradient, cellGradient].allSatisfy { $0.shape == [activations.shape[0], activations.shape[1] / 4] },
+                "lstmCellBackward: activations \(activations.shape), cell \(cell.shape), gradients \(hiddenGradient.shape), \(cellOutGradient.shape)")
         if gatesGradient.dtype == .float64 {
-            backward(Double.self, gates, cell, cellOut, hiddenGradient, cellOutGradient, gatesGradient, cellGradient)
+            backward(Double.self, activations, cell, cellOut, hiddenGradient, cellOutGradient, gatesGradient, cellGradient)
         } else {
-            backward(Float.self, gates, cell, cellOut, hiddenGradient, cellOutGradient, gatesGradient, cellGradient)
+            backward(Float.self, activations, cell, cellOut, hiddenGradient, cellOutGradient, gatesGradient, cellGradient)
         }
     }
 
-    private static func forward<F: CPUFloat>(_ type: F.Type, _ gates: BufferView, _ cell: BufferView,
+    private static func forward<F: CPUFloat>(_ type: F.Type, _ gates: BufferView, _ cell: BufferView, _ activationsOut: BufferView,
                                              _ hiddenOut: BufferView, _ cellOut: BufferView) {
         let n = cell.shape[1]
-        forEachRow(F.self, inputs: [gates, cell], outputs: [hiddenOut, cellOut], grain: max(1, 1024 / max(n, 1))) { b, input, output in
-            let (ab, cb, hb, c2b) = (input[0] + 4 * b * n, input[1] + b * n, output[0] + b * n, output[1] + b * n)
+        forEachRow(F.self, inputs: [gates, cell], outputs: [activationsOut, hiddenOut, cellOut], grain: max(1, 1024 / max(n, 1))) { b, input, output in
+            let (ab, cb, sb, hb, c2b) = (input[0] + 4 * b * n, input[1] + b * n, output[0] + 4 * b * n, output[1] + b * n, output[2] + b * n)
             let done = F.self == Float.self
-                ? VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), hidden: rebound(hb), cellOut: rebound(c2b), count: n) : 0
+                ? VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), activations: rebound(sb), hidden: rebound(hb),
+                                      cellOut: rebound(c2b), count: n) : 0
             for j in done..<n {
-                let (i, f, g, o) = activations(ab, j, n)
+                let (i, f, g, o) = (CPUElementwise.sigmoid(ab[j]), CPUElementwise.sigmoid(ab[n + j]), F.tanh(ab[2 * n + j]),
+                                    CPUElementwise.sigmoid(ab[3 * n + j]))
+                (sb[j], sb[n + j], sb[2 * n + j], sb[3 * n + j]) = (i, f, g, o)
                 c2b[j] = f * cb[j] + i * g
                 hb[j] = o * F.tanh(c2b[j])
             }
         }
     }
 
-    private static func backward<F: CPUFloat>(_ type: F.Type, _ gates: BufferView, _ cell: BufferView, _ cellOut: BufferView,
+    private static func backward<F: CPUFloat>(_ type: F.Type, _ activations: BufferView, _ cell: BufferView, _ cellOut: BufferView,
                                               _ hiddenGradient: BufferView, _ cellOutGradient: BufferView,
                                               _ gatesGradient: BufferView, _ cellGradient: BufferView) {
         let n = cell.shape[1]
-        forEachRow(F.self, inputs: [gates, cell, cellOut, hiddenGradient, cellOutGradient], outputs: [gatesGradient, cellGradient],
+        forEachRow(F.self, inputs: [activations, cell, cellOut, hiddenGradient, cellOutGradient], outputs: [gatesGradient, cellGradient],
                    grain: max(1, 1024 / max(n, 1))) { b, input, output in
-            let (ab, dab) = (input[0] + 4 * b * n, output[0] + 4 * b * n)
+            let (sb, dab) = (input[0] + 4 * b * n, output[0] + 4 * b * n)
             let (cb, c2b, dhb, dc2b, dcb) = (input[1] + b * n, input[2] + b * n, input[3] + b * n, input[4] + b * n, output[1] + b * n)
             let done = F.self != Float.self ? 0
-                : VectorMath.lstmCellBackward(gates: rebound(ab), cell: rebound(cb), cellOut: rebound(c2b),
+                : VectorMath.lstmCellBackward(activations: rebound(sb), cell: rebound(cb), cellOut: rebound(c2b),
                                               hiddenGradient: rebound(dhb), cellOutGradient: rebound(dc2b),
                                               gatesGradient: rebound(dab), cellGradient: rebound(dcb), count: n)
             for j in done..<n {
-                let (i, f, g, o) = activations(ab, j, n)
+                let (i, f, g, o) = (sb[j], sb[n + j], sb[2 * n + j], sb[3 * n + j])
                 let t = F.tanh(c2b[j])
                 let total = dc2b[j] + dhb[j] * o * (1 - t * t)
                 dab[j] = total * g * i * (1 - i)
@@ -87,13 +90,6 @@ enum CPULSTMCell {
     private static func withOutputs<F: CPUFloat>(_ views: ArraySlice<BufferView>, _ body: ([UnsafeMutablePointer<F>]) -> Void) {
         guard let first = views.first else { return body([]) }
         ElementwiseEngine.withOutput(first, as: F.self) { p in withOutputs(views.dropFirst()) { body([p] + $0) } }
-    }
-
-    /// σ(i), σ(f), tanh(g), σ(o) at position `j` of one row of gates of `n` units each.
-    @inline(__always)
-    private static func activations<F: CPUFloat>(_ gates: UnsafePointer<F>, _ j: Int, _ n: Int) -> (F, F, F, F) {
-        (CPUElementwise.sigmoid(gates[j]), CPUElementwise.sigmoid(gates[n + j]), F.tanh(gates[2 * n + j]),
-         CPUElementwise.sigmoid(gates[3 * n + j]))
     }
 
     /// The same memory as `Float` (for `F` known to be `Float`).

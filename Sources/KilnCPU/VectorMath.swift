@@ -163,13 +163,16 @@ enum VectorMath {
     }
 
     /// One row of the LSTM cell, sixteen units at a time over the first `count / 16 · 16` of `count` units (gates
-    /// i, f, g, o at `gates`, `gates + count`, …); returns how many units it did, the caller does the rest.
-    static func lstmCell(gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, hidden: UnsafeMutablePointer<Float>,
-                         cellOut: UnsafeMutablePointer<Float>, count: Int) -> Int {
+    /// i, f, g, o at `gates`, `gates + count`, …, their activations stored alike, possibly over them); returns how many
+    /// units it did, the caller does the rest.
+    static func lstmCell(gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, activations: UnsafeMutablePointer<Float>,
+                         hidden: UnsafeMutablePointer<Float>, cellOut: UnsafeMutablePointer<Float>, count: Int) -> Int {
         let full = count / 16 * 16
         for j in stride(from: 0, to: full, by: 16) {
             let i = sigmoid(load(gates + j)), f = sigmoid(load(gates + count + j))
             let g = tanh(load(gates + 2 * count + j)), o = sigmoid(load(gates + 3 * count + j))
+            store(i, activations + j); store(f, activations + count + j)
+            store(g, activations + 2 * count + j); store(o, activations + 3 * count + j)
             let c = f * load(cell + j) + i * g
             store(c, cellOut + j)
             store(o * tanh(c), hidden + j)
@@ -177,16 +180,16 @@ enum VectorMath {
         return full
     }
 
-    /// One row of the LSTM cell's backward (see `Backend.lstmCellBackward`), sixteen units at a time over the
-    /// first `count / 16 · 16` units; returns how many units it did, the caller does the rest.
-    static func lstmCellBackward(gates: UnsafePointer<Float>, cell: UnsafePointer<Float>, cellOut: UnsafePointer<Float>,
+    /// One row of the LSTM cell's backward from the forward's activations (see `Backend.lstmCellBackward`), sixteen
+    /// units at a time over the first `count / 16 · 16` units; returns how many units it did, the caller does the rest.
+    static func lstmCellBackward(activations: UnsafePointer<Float>, cell: UnsafePointer<Float>, cellOut: UnsafePointer<Float>,
                                  hiddenGradient: UnsafePointer<Float>, cellOutGradient: UnsafePointer<Float>,
                                  gatesGradient: UnsafeMutablePointer<Float>, cellGradient: UnsafeMutablePointer<Float>,
                                  count: Int) -> Int {
         let full = count / 16 * 16
         for j in stride(from: 0, to: full, by: 16) {
-            let i = sigmoid(load(gates + j)), f = sigmoid(load(gates + count + j))
-            let g = tanh(load(gates + 2 * count + j)), o = sigmoid(load(gates + 3 * count + j))
+            let i = load(activations + j), f = load(activations + count + j)
+            let g = load(activations + 2 * count + j), o = load(activations + 3 * count + j)
             let t = tanh(load(cellOut + j)), dh = load(hiddenGradient + j)
             let total = load(cellOutGradient + j) + dh * o * (1 - t * t)
             store(total * g * i * (1 - i), gatesGradient + j)

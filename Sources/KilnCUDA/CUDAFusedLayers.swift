@@ -37,25 +37,26 @@ extension CUDABackend {
     }
 
     /// The LSTM cell, one thread per (row, unit).
-    public func lstmCell(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
-        require(gates.shape.count == 2 && gates.shape == [cell.shape[0], 4 * cell.shape[1]] && hiddenOut.shape == cell.shape
-                && cellOut.shape == cell.shape, "lstmCell: gates \(gates.shape), cell \(cell.shape) -> \(hiddenOut.shape), \(cellOut.shape)")
+    public func lstmCell(gates: BufferView, cell: BufferView, activationsOut: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
+        require(gates.shape.count == 2 && gates.shape == [cell.shape[0], 4 * cell.shape[1]] && activationsOut.shape == gates.shape
+                && hiddenOut.shape == cell.shape && cellOut.shape == cell.shape,
+                "lstmCell: gates \(gates.shape), cell \(cell.shape) -> \(activationsOut.shape), \(hiddenOut.shape), \(cellOut.shape)")
         var arguments = KernelArguments()
         arguments.append(Int64(cell.shape[0])); arguments.append(Int64(cell.shape[1])); arguments.append(gates.code)
-        for view in [gates, cell, hiddenOut, cellOut] { arguments.append(view.address); arguments.append(view.matrix) }
+        for view in [gates, cell, activationsOut, hiddenOut, cellOut] { arguments.append(view.address); arguments.append(view.matrix) }
         let (grid, block) = context.elementwiseConfiguration(count: cell.count)
         context.launch("kiln_lstm_cell", op: "lstmCell", grid: grid, block: block, arguments: arguments)
     }
 
     /// The LSTM cell's gradients, one thread per (row, unit).
-    public func lstmCellBackward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+    public func lstmCellBackward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                                  cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
-        require(gates.shape.count == 2 && gatesGradient.shape == gates.shape
-                && [cell, cellOut, hiddenGradient, cellOutGradient, cellGradient].allSatisfy { $0.shape == [gates.shape[0], gates.shape[1] / 4] },
-                "lstmCellBackward: gates \(gates.shape), cell \(cell.shape), gradients \(hiddenGradient.shape), \(cellOutGradient.shape)")
+        require(activations.shape.count == 2 && gatesGradient.shape == activations.shape
+                && [cell, cellOut, hiddenGradient, cellOutGradient, cellGradient].allSatisfy { $0.shape == [activations.shape[0], activations.shape[1] / 4] },
+                "lstmCellBackward: activations \(activations.shape), cell \(cell.shape), gradients \(hiddenGradient.shape), \(cellOutGradient.shape)")
         var arguments = KernelArguments()
-        arguments.append(Int64(cell.shape[0])); arguments.append(Int64(cell.shape[1])); arguments.append(gates.code)
-        for view in [gates, cell, cellOut, hiddenGradient, cellOutGradient, gatesGradient, cellGradient] {
+        arguments.append(Int64(cell.shape[0])); arguments.append(Int64(cell.shape[1])); arguments.append(activations.code)
+        for view in [activations, cell, cellOut, hiddenGradient, cellOutGradient, gatesGradient, cellGradient] {
             arguments.append(view.address); arguments.append(view.matrix)
         }
         let (grid, block) = context.elementwiseConfiguration(count: cell.count)

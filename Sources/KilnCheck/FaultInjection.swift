@@ -149,13 +149,14 @@ public final class FaultInjectingBackend: Backend, @unchecked Sendable {
         inner.layerNorm(x, weight: weight, bias: bias, epsilon: epsilon, out: out, mean: mean, rstd: rstd); corrupt(.layerNorm, out)
     }
     /// Forwarded, then corrupted when chosen.
-    public func lstmCell(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
-        inner.lstmCell(gates: gates, cell: cell, hiddenOut: hiddenOut, cellOut: cellOut); corrupt(.lstmCell, hiddenOut)
+    public func lstmCell(gates: BufferView, cell: BufferView, activationsOut: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
+        inner.lstmCell(gates: gates, cell: cell, activationsOut: activationsOut, hiddenOut: hiddenOut, cellOut: cellOut)
+        corrupt(.lstmCell, hiddenOut)
     }
     /// Forwarded, then corrupted when chosen.
-    public func lstmCellBackward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+    public func lstmCellBackward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                                  cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
-        inner.lstmCellBackward(gates: gates, cell: cell, cellOut: cellOut, hiddenGradient: hiddenGradient,
+        inner.lstmCellBackward(activations: activations, cell: cell, cellOut: cellOut, hiddenGradient: hiddenGradient,
                                cellOutGradient: cellOutGradient, gatesGradient: gatesGradient, cellGradient: cellGradient)
         corrupt(.lstmCellBackward, gatesGradient)
     }

@@ -339,23 +339,24 @@ public final class ReferenceBackend: Backend {
     }
 
     /// The cell equations element by element in Float64.
-    public func lstmCell(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
+    public func lstmCell(gates: BufferView, cell: BufferView, activationsOut: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
         let (batch, hidden) = (cell.shape[0], cell.shape[1])
         for b in 0..<batch { for j in 0..<hidden {
-            let gate = { (k: Int) in gates[[b, k * hidden + j]] }
-            let c = Self.sigmoid(gate(1)) * cell[[b, j]] + Self.sigmoid(gate(0)) * Foundation.tanh(gate(2))
+            let (i, f, g, o) = (Self.sigmoid(gates[[b, j]]), Self.sigmoid(gates[[b, hidden + j]]),
+                                Foundation.tanh(gates[[b, 2 * hidden + j]]), Self.sigmoid(gates[[b, 3 * hidden + j]]))
+            for (k, a) in [i, f, g, o].enumerated() { activationsOut[[b, k * hidden + j]] = a }
+            let c = f * cell[[b, j]] + i * g
             cellOut[[b, j]] = c
-            hiddenOut[[b, j]] = Self.sigmoid(gate(3)) * Foundation.tanh(c)
+            hiddenOut[[b, j]] = o * Foundation.tanh(c)
         } }
     }
 
     /// The chain rule through the cell equations, element by element in Float64.
-    public func lstmCellBackward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+    public func lstmCellBackward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                                  cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
         let (batch, hidden) = (cell.shape[0], cell.shape[1])
         for b in 0..<batch { for j in 0..<hidden {
-            let gate = { (k: Int) in gates[[b, k * hidden + j]] }
-            let (i, f, g, o) = (Self.sigmoid(gate(0)), Self.sigmoid(gate(1)), Foundation.tanh(gate(2)), Self.sigmoid(gate(3)))
+            let (i, f, g, o) = (activations[[b, j]], activations[[b, hidden + j]], activations[[b, 2 * hidden + j]], activations[[b, 3 * hidden + j]])
             let t = Foundation.tanh(cellOut[[b, j]]), dh = hiddenGradient[[b, j]]
             let dc = cellOutGradient[[b, j]] + dh * o * (1 - t * t)
             gatesGradient[[b, j]] = dc * g * i * (1 - i)

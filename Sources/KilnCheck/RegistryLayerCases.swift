@@ -48,6 +48,17 @@ extension Registry {
                 return [h, c]
             })
         } }
+        for dtype in floatTypes { for (batch, time, features, hidden) in [(3, 4, 5, 6), (1, 1, 1, 1), (2, 7, 3, 17)] {
+            let shapes = [[batch, time, features], [4 * hidden, features], [4 * hidden, hidden], [4 * hidden], [4 * hidden],
+                          [batch, hidden], [batch, hidden]]
+            cases.append(CheckCase(op: "lstmLayer", dtype: dtype,
+                                   operands: shapes.enumerated().map { k, shape in
+                                       Operand(shape, dtype, layout: k == 0 ? .transposed : .contiguous, values: .uniform(-1, 1))
+                                   },
+                                   family: .accumulated, differentiable: true, seed: seed("lstmLayer", cases.count)) {
+                [lstmLayer($0[0], weightIH: $0[1], weightHH: $0[2], biasIH: $0[3], biasHH: $0[4], hidden: $0[5], cell: $0[6])]
+            })
+        } }
         for dtype in floatTypes { for (rows, classes) in [(6, 11), (1, 2), (64, 1000)] { for (reduction, smoothing, ignore) in [(LossReduction.mean, 0.0, nil), (.none, 0.1, nil), (.sum, 0.0, 0)] as [(LossReduction, Double, Int?)] {
             cases.append(CheckCase(op: "crossEntropy", dtype: dtype,
                                    operands: [Operand([rows, classes], dtype, layout: .transposed, values: .uniform(-8, 8)), Operand([rows], .int64, values: .indices(classes))],

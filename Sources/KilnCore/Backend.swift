@@ -190,13 +190,14 @@ public protocol Backend: AnyObject, Sendable {
                            weight: BufferView?, gradInput: BufferView, gradWeight: BufferView?,
                            gradBias: BufferView?)
     /// The LSTM cell, gates in PyTorch's order i, f, g, o: from pre-activation `gates` (`[batch, 4·hidden]`) and
-    /// the previous cell state `cell` (`[batch, hidden]`), `cellOut = σ(f)·cell + σ(i)·tanh(g)` and
+    /// the previous cell state `cell` (`[batch, hidden]`), the gates' activations `activationsOut` (`[batch, 4·hidden]`:
+    /// σ(i), σ(f), tanh(g), σ(o); it may be `gates` itself, then overwritten), `cellOut = σ(f)·cell + σ(i)·tanh(g)` and
     /// `hiddenOut = σ(o)·tanh(cellOut)`.
-    func lstmCell(gates: BufferView, cell: BufferView, hiddenOut: BufferView, cellOut: BufferView)
-    /// The LSTM cell's gradients: from the forward's `gates`, `cell` and `cellOut` and the gradients reaching
-    /// `hiddenOut` and `cellOut`, overwrites `gatesGradient` (`[batch, 4·hidden]`) and `cellGradient` (the previous
-    /// state's, `[batch, hidden]`).
-    func lstmCellBackward(gates: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
+    func lstmCell(gates: BufferView, cell: BufferView, activationsOut: BufferView, hiddenOut: BufferView, cellOut: BufferView)
+    /// The LSTM cell's gradients: from the forward's `activations`, `cell` and `cellOut` and the gradients reaching
+    /// `hiddenOut` and `cellOut`, overwrites `gatesGradient` (with respect to the pre-activation gates,
+    /// `[batch, 4·hidden]`) and `cellGradient` (the previous state's, `[batch, hidden]`).
+    func lstmCellBackward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                           cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView)
     /// Per-row cross-entropy of 2-D `logits` against class indices: `losses[i] = logsumexp(row) - row[t]`
     /// (with label smoothing; 0 for ignored rows).
