@@ -49,6 +49,19 @@ import KilnCheck
         #expect(mismatch(result, expected, rtol: 1e-5, atol: 1e-5) == nil)
     }
 
+    /// A confident row's loss is tiny: float32 must keep its relative precision (log of a rounded 1 + 1e-7 would
+    /// give 0 or 1.19e-7), against the float64 definition, with the target first, last and in the middle.
+    @Test func crossEntropyOfConfidentRowsKeepsItsRelativePrecision() {
+        let rows: [[Double]] = [[7.70, -7.89, -9], [-8, -6.87, 7.38], [-7.65, 0.18, -7.2], [3, 3, -12]]
+        let targets = [0, 2, 1, 1]
+        let expected = Self.referenceCrossEntropy(Ref([4, 3], rows.flatMap { $0.map { Double(Float($0)) } }), targets, smoothing: 0, ignore: nil)
+        let losses = crossEntropy(logits: Tensor(rows.flatMap { $0.map(Float.init) }, shape: [4, 3]),
+                                  targets: Tensor(targets.map(Int64.init)), reduction: .none).toArray(Float.self)
+        for (loss, reference) in zip(losses, expected) {
+            #expect(Swift.abs(Double(loss) - reference) <= 1e-6 * reference, "loss \(loss), float64 \(reference)")
+        }
+    }
+
     @Test func crossEntropyIgnoresIndexAndAveragesOverTheRest() {
         let logits = Ref.random([4, 5], seed: 95)
         let targets = [1, -100, 4, -100]
