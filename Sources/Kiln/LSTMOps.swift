@@ -18,7 +18,7 @@ public func lstmCell(gates: Tensor, cell: Tensor) -> (hidden: Tensor, cell: Tens
     device.backend.lstmCell(gates: gates.view, cell: previous.view, activationsOut: activations.view, hiddenOut: part(state, 0).view,
                             cellOut: newCell.view)
     state.recorded("lstmCell", [gates, previous]) { g in
-        let g = g.to(state.dtype)
+        let g = g.to(gates.dtype)
         let (dGates, dCell) = (Tensor.uninitialized(gates.shape, dtype: g.dtype, device: device),
                                Tensor.uninitialized(cell.shape, dtype: g.dtype, device: device))
         device.backend.lstmCellBackward(activations: activations.view, cell: previous.view, cellOut: newCell.view,
@@ -83,6 +83,8 @@ public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasI
                          hiddenOut: LSTMSteps.state(states, 0, t + 1), cellOut: LSTMSteps.state(states, 1, t + 1))
     }
     let inputs: [Tensor?] = [x, wIH, wHH, bIH, bHH, h0, c0]
+    // The backward reads the states through an alias: capturing `states` itself would make its graph own it.
+    let saved = states.detached()
     return states.recorded("lstmLayer", inputs.compactMap { $0 }) { g in
         let g = g.to(dtype).contiguous()
         let gatesGradient = Tensor.uninitialized(gates.shape, dtype: dtype, device: device)
@@ -94,8 +96,8 @@ public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasI
         for t in stride(from: time, to: 0, by: -1) {
             // Step t read gates[t-1] and the states at t-1 and wrote those at t; the gradients reaching the states
             // at t-1 are g's own plus what flows back through the step.
-            backend.lstmCellBackward(activations: LSTMSteps.step(gates, t - 1), cell: LSTMSteps.state(states, 1, t - 1),
-                                     cellOut: LSTMSteps.state(states, 1, t), hiddenGradient: hiddenGradient.view,
+            backend.lstmCellBackward(activations: LSTMSteps.step(gates, t - 1), cell: LSTMSteps.state(saved, 1, t - 1),
+                                     cellOut: LSTMSteps.state(saved, 1, t), hiddenGradient: hiddenGradient.view,
                                      cellOutGradient: cellGradient.view, gatesGradient: LSTMSteps.step(gatesGradient, t - 1),
                                      cellGradient: previousCellGradient.view)
             backend.copy(LSTMSteps.state(g, 0, t - 1), to: hiddenGradient.view)
@@ -115,7 +117,7 @@ public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasI
             : product(LSTMSteps.single(gradientRows), LSTMSteps.single(wIH.view), [rows, features]).reshaped([time, batch, features]).transposed(0, 1)
         let dwIH = !wIH.requiresGrad ? nil : product(transposedRows, LSTMSteps.single(LSTMSteps.rows(steps)), [4 * width, features])
         // The hidden states at 0..<time, read as [time·batch, hidden] rows of `states`.
-        let previousHidden = states.view.with(layout: Layout(contiguous: [1, rows, width], offset: states.layout.offset))
+        let previousHidden = saved.view.with(layout: Layout(contiguous: [1, rows, width], offset: saved.layout.offset))
         let dwHH = !wHH.requiresGrad ? nil : product(transposedRows, previousHidden, [4 * width, width])
         var db: Tensor?
         if bIH?.requiresGrad == true || bHH?.requiresGrad == true {

@@ -82,6 +82,29 @@ import Kiln
     }
 }
 
+extension AutogradTests {
+    /// Ops whose backward reads their own output must not keep it alive through their recorded graph: a graph that
+    /// is never back-propagated (evaluation without `noGrad`) is freed with its output.
+    @Test func aGraphNeverBackPropagatedIsFreedWithItsOutput() {
+        final class Weak { weak var tensor: Tensor?; init(_ t: Tensor) { tensor = t } }
+        let x = Tensor.normal([2, 3, 4]).requiringGrad()
+        let ops: [(String, (Tensor) -> Tensor)] = [
+            ("exp", { $0.exp() }), ("sigmoid", { $0.sigmoid() }), ("tanh", { $0.tanh() }), ("softmax", { $0.softmax(axis: -1) }),
+            ("lstmCell", { lstmCell(gates: $0.reshaped([2, 12]), cell: Tensor.zeros([2, 3])).hidden }),
+            ("lstmLayer", { lstmLayer($0, weightIH: Tensor.normal([8, 4]), weightHH: Tensor.normal([8, 2]),
+                                      hidden: Tensor.zeros([2, 2]), cell: Tensor.zeros([2, 2])) }),
+        ]
+        for (name, op) in ops {
+            // The op's input is an intermediate too, so a graph kept alive keeps it alive (an op may return a view).
+            var input: Tensor? = x * 1
+            var output: Tensor? = op(input!)
+            let weak = [Weak(input!), Weak(output!)]
+            (input, output) = (nil, nil)
+            #expect(weak.allSatisfy { $0.tensor == nil }, "\(name): its graph outlived the last reference to its output")
+        }
+    }
+}
+
 @Suite struct ErrorMessageTests {
     @Test func shapeMismatchNamesTheOpAndShapes() async {
         await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
