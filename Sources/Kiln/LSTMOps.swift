@@ -42,8 +42,7 @@ public func lstmCell(gates: Tensor, cell: Tensor) -> (hidden: Tensor, cell: Tens
 public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor? = nil, biasHH: Tensor? = nil,
                       hidden: Tensor, cell: Tensor) -> Tensor {
     OpCheck.floatingPoint("lstmLayer", input)
-    let given = [input, weightIH, weightHH, hidden, cell] + [biasIH, biasHH].compactMap { $0 }
-    OpCheck.sameDevice("lstmLayer", given)
+    OpCheck.sameDevice("lstmLayer", [input, weightIH, weightHH, hidden, cell] + [biasIH, biasHH].compactMap { $0 })
     let (batch, time, features) = input.rank == 3 ? (input.shape[0], input.shape[1], input.shape[2]) : (0, 0, 0)
     let width = hidden.shape.last ?? 0
     require(input.rank == 3 && weightIH.shape == [4 * width, features] && weightHH.shape == [4 * width, width]
@@ -125,7 +124,8 @@ public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasI
             backend.reduce(.sum, gradientRows, axes: [0], out: sums.view)
             db = sums.reshaped([4 * width])
         }
-        let gradients: [Tensor?] = [dx, dwIH, dwHH, bIH == nil ? nil : db, bHH == nil ? nil : db.map { d in noGrad { d.copied() } }, hiddenGradient, cellGradient]
+        // Both biases have the gradient db; each gets its own buffer, as a leaf's gradient may be updated in place.
+        let gradients: [Tensor?] = [dx, dwIH, dwHH, bIH == nil ? nil : db, bHH == nil ? nil : db?.copied(), hiddenGradient, cellGradient]
         return zip(inputs, gradients).compactMap { input, gradient in input == nil ? nil : .some(gradient) }
     }
 }

@@ -46,7 +46,6 @@ enum CPUFusedLayers {
         }
     }
 
-    /// Runs `body` with an optional operand as a contiguous `T` array, or `nil`.
     /// The mean of `count` elements and the sum of their squared deviations from it, in Double (two passes;
     /// float32 rows eight lanes at a time).
     static func moments<F: CPUFloat>(_ row: UnsafePointer<F>, count n: Int) -> (mean: Double, squares: Double) {
@@ -70,6 +69,7 @@ enum CPUFusedLayers {
         return (mu, squares)
     }
 
+    /// Runs `body` with an optional operand as a contiguous `T` array, or `nil`.
     private static func withOptional<T: CPUScalar, R>(_ view: BufferView?, _ type: T.Type,
                                                       _ body: (UnsafePointer<T>?) -> R) -> R {
         guard let view else { return body(nil) }
@@ -177,19 +177,19 @@ enum CPUFusedLayers {
             ElementwiseEngine.withOutput(out, as: F.self) { dst in
                 Parallel.forEach(rows, grain: max(1, 4096 / max(classes, 1))) { range in
                     for r in range {
-                        let row = src + r * classes, t = target[r]
+                        let row = src + r * classes, t = target[r], k = Int(t)
                         if t == ignore {
                             if gradient == nil { dst[r] = 0 } else { (dst + r * classes).update(repeating: 0, count: classes) }
                             continue
                         }
                         // The negative log-likelihood log(1 + Σ_{j≠t} e^{x_j - x_t}) from the other classes' sum, so that a
                         // confident row's small loss is not lost to rounding in 1 + (a float32 sum).
-                        let m = F.maximum(row, count: classes), target = row[Int(t)].asDouble
-                        let others = F.sumExp(row, minus: m, count: Int(t)).asDouble
-                            + F.sumExp(row + Int(t) + 1, minus: m, count: classes - Int(t) - 1).asDouble
-                        let d = m.asDouble - target
+                        let m = F.maximum(row, count: classes), xt = row[k].asDouble
+                        let others = F.sumExp(row, minus: m, count: k).asDouble
+                            + F.sumExp(row + k + 1, minus: m, count: classes - k - 1).asDouble
+                        let d = m.asDouble - xt
                         let nll = d < 1 ? Foundation.log1p(others * Foundation.exp(d)) : d + Foundation.log(Foundation.exp(-d) + others)
-                        let lse = target + nll
+                        let lse = xt + nll
                         if gradient == nil {
                             var loss = (1 - epsilon) * nll
                             if epsilon > 0 { loss += epsilon * (lse - F.sum(row, count: classes).asDouble / Double(classes)) }
@@ -199,7 +199,7 @@ enum CPUFusedLayers {
                             let o = dst + r * classes, g = F(double: upstream[r]), spread = F(double: epsilon / Double(classes))
                             F.exp(row, minus: F(double: lse), into: o, count: classes)
                             for c in 0..<classes { o[c] = (o[c] - spread) * g }
-                            o[Int(t)] -= F(double: 1 - epsilon) * g
+                            o[k] -= F(double: 1 - epsilon) * g
                         }
                     }
                 }

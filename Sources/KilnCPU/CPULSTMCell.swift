@@ -4,9 +4,7 @@ import KilnCore
 /// sixteen float32 lanes at a time (`VectorMath.lstmCell`, the last units of a row and Float64 element by element).
 enum CPULSTMCell {
     static func forward(gates: BufferView, cell: BufferView, activationsOut: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
-        require(gates.shape.count == 2 && cell.shape.count == 2 && gates.shape == [cell.shape[0], 4 * cell.shape[1]]
-                && activationsOut.shape == gates.shape && hiddenOut.shape == cell.shape && cellOut.shape == cell.shape,
-                "lstmCell: gates \(gates.shape), cell \(cell.shape) -> \(activationsOut.shape), \(hiddenOut.shape), \(cellOut.shape)")
+        LSTMCellShapes.checkForward(gates: gates, cell: cell, activationsOut: activationsOut, hiddenOut: hiddenOut, cellOut: cellOut)
         if cellOut.dtype == .float64 {
             forward(Double.self, gates, cell, activationsOut, hiddenOut, cellOut)
         } else {
@@ -16,9 +14,8 @@ enum CPULSTMCell {
 
     static func backward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                          cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
-        require(activations.shape.count == 2 && activations.shape == gatesGradient.shape
-                && [cell, cellOut, hiddenGradient, cellOutGradient, cellGradient].allSatisfy { $0.shape == [activations.shape[0], activations.shape[1] / 4] },
-                "lstmCellBackward: activations \(activations.shape), cell \(cell.shape), gradients \(hiddenGradient.shape), \(cellOutGradient.shape)")
+        LSTMCellShapes.checkBackward(activations: activations, states: [cell, cellOut, hiddenGradient, cellOutGradient, cellGradient],
+                                     gatesGradient: gatesGradient)
         if gatesGradient.dtype == .float64 {
             backward(Double.self, activations, cell, cellOut, hiddenGradient, cellOutGradient, gatesGradient, cellGradient)
         } else {

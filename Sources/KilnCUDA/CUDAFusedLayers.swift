@@ -38,9 +38,7 @@ extension CUDABackend {
 
     /// The LSTM cell, one thread per (row, unit).
     public func lstmCell(gates: BufferView, cell: BufferView, activationsOut: BufferView, hiddenOut: BufferView, cellOut: BufferView) {
-        require(gates.shape.count == 2 && gates.shape == [cell.shape[0], 4 * cell.shape[1]] && activationsOut.shape == gates.shape
-                && hiddenOut.shape == cell.shape && cellOut.shape == cell.shape,
-                "lstmCell: gates \(gates.shape), cell \(cell.shape) -> \(activationsOut.shape), \(hiddenOut.shape), \(cellOut.shape)")
+        LSTMCellShapes.checkForward(gates: gates, cell: cell, activationsOut: activationsOut, hiddenOut: hiddenOut, cellOut: cellOut)
         var arguments = KernelArguments()
         arguments.append(Int64(cell.shape[0])); arguments.append(Int64(cell.shape[1])); arguments.append(gates.code)
         for view in [gates, cell, activationsOut, hiddenOut, cellOut] { arguments.append(view.address); arguments.append(view.matrix) }
@@ -51,9 +49,8 @@ extension CUDABackend {
     /// The LSTM cell's gradients, one thread per (row, unit).
     public func lstmCellBackward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                                  cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView) {
-        require(activations.shape.count == 2 && gatesGradient.shape == activations.shape
-                && [cell, cellOut, hiddenGradient, cellOutGradient, cellGradient].allSatisfy { $0.shape == [activations.shape[0], activations.shape[1] / 4] },
-                "lstmCellBackward: activations \(activations.shape), cell \(cell.shape), gradients \(hiddenGradient.shape), \(cellOutGradient.shape)")
+        LSTMCellShapes.checkBackward(activations: activations, states: [cell, cellOut, hiddenGradient, cellOutGradient, cellGradient],
+                                     gatesGradient: gatesGradient)
         var arguments = KernelArguments()
         arguments.append(Int64(cell.shape[0])); arguments.append(Int64(cell.shape[1])); arguments.append(activations.code)
         for view in [activations, cell, cellOut, hiddenGradient, cellOutGradient, gatesGradient, cellGradient] {

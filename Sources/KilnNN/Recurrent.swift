@@ -71,8 +71,13 @@ public class RecurrentNetwork: Module {
         if let lengths { require(lengths.count == batch && lengths.allSatisfy { $0 >= 0 && $0 <= time }, "\(type(of: self)): \(batch) lengths within 0...\(time) needed, got \(lengths)") }
         // Batch rows never mix, so a padded sequence is run to the end like the others: its state at its length is
         // its final state, and its outputs past the length are masked to zero. Steps past the length get no
-        // gradient, so they change nothing.
-        let padded = lengths.map { lengths in lengths.contains { $0 < time } } ?? false
+        // gradient, so they change nothing. `padding`: the output mask ([batch, time, 1]) and, in a [(time + 1)·batch,
+        // hidden] view of the states, each row's final one.
+        let padding = lengths.flatMap { lengths -> (mask: Tensor, finalRows: Tensor)? in
+            guard lengths.contains(where: { $0 < time }) else { return nil }
+            let mask = Tensor((0..<batch).flatMap { b in (0..<time).map { $0 < lengths[b] ? 1.0 : 0.0 } }, shape: [batch, time, 1], device: x.device)
+            return (mask.to(x.dtype), Tensor((0..<batch).map { Int64(lengths[$0] * batch + $0) }, device: x.device))
+        }
         var layerInput = x
         var finals: [[Tensor]] = Array(repeating: [], count: stateCount)
         for l in weightsIH.indices {
@@ -84,11 +89,9 @@ public class RecurrentNetwork: Module {
             let states = cell == .lstm ? lstmStates(layer: l, input: layerInput, hidden: start(0), cell: start(1))
                                        : [stepwiseStates(layer: l, input: layerInput, hidden: start(0))]
             let outputs = states[0].sliced(axis: 0, start: 1).transposed(0, 1)
-            if let lengths, padded {
-                let mask = Tensor((0..<batch).flatMap { b in (0..<time).map { $0 < lengths[b] ? 1.0 : 0.0 } }, shape: [batch, time, 1], device: x.device)
-                layerInput = outputs * mask.to(x.dtype)
-                let rows = Tensor((0..<batch).map { Int64(lengths[$0] * batch + $0) }, device: x.device)
-                for (k, s) in states.enumerated() { finals[k].append(s.reshaped([-1, hiddenSize]).indexSelect(axis: 0, indices: rows)) }
+            if let padding {
+                layerInput = outputs * padding.mask
+                for (k, s) in states.enumerated() { finals[k].append(s.reshaped([-1, hiddenSize]).indexSelect(axis: 0, indices: padding.finalRows)) }
             } else {
                 layerInput = outputs
                 for (k, s) in states.enumerated() { finals[k].append(s.sliced(axis: 0, start: time).squeezed(axis: 0)) }
