@@ -121,12 +121,12 @@ public final class CPUBackend: Backend {
     }
     /// The CPU implementation of `Backend.pool2d`.
     public func pool2d(_ kind: PoolKind, _ x: BufferView, geometry: Window2d, out: BufferView, indices: BufferView?) {
-        CPUWindow.pool(kind, x, geometry: geometry, out: out, indices: indices)
+        CPUPooling.forward(kind, x, geometry: geometry, out: out, indices: indices)
     }
     /// The CPU implementation of `Backend.pool2dBackward`.
     public func pool2dBackward(_ kind: PoolKind, gradient: BufferView, indices: BufferView?, geometry: Window2d,
                                out: BufferView) {
-        CPUWindow.poolBackward(kind, gradient: gradient, indices: indices, geometry: geometry, out: out)
+        CPUPooling.backward(kind, gradient: gradient, indices: indices, geometry: geometry, out: out)
     }
     /// The CPU implementation of `Backend.layerNorm`.
     public func layerNorm(_ x: BufferView, weight: BufferView?, bias: BufferView?, epsilon: Double, out: BufferView,

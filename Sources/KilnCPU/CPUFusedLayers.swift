@@ -17,8 +17,8 @@ enum CPUFusedLayers {
         require(x.shape.count == 2, "layerNorm: the backend takes 2-D input, got \(x.shape)")
         let (rows, n) = (x.shape[0], x.shape[1])
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
-            withOptional(weight, F.self) { w in
-                withOptional(bias, F.self) { b in
+            ElementwiseEngine.withOptionalContiguous(weight, as: F.self) { w in
+                ElementwiseEngine.withOptionalContiguous(bias, as: F.self) { b in
                     ElementwiseEngine.withOutput(out, as: F.self) { dst in
                         ElementwiseEngine.withOutput(mean, as: Double.self) { means in
                             ElementwiseEngine.withOutput(rstd, as: Double.self) { rstds in
@@ -69,13 +69,6 @@ enum CPUFusedLayers {
         return (mu, squares)
     }
 
-    /// Runs `body` with an optional operand as a contiguous `T` array, or `nil`.
-    private static func withOptional<T: CPUScalar, R>(_ view: BufferView?, _ type: T.Type,
-                                                      _ body: (UnsafePointer<T>?) -> R) -> R {
-        guard let view else { return body(nil) }
-        return ElementwiseEngine.withContiguous(view, as: T.self) { body($0) }
-    }
-
     static func layerNormBackward(gradient: BufferView, x: BufferView, mean: BufferView, rstd: BufferView,
                                   weight: BufferView?, gradInput: BufferView, gradWeight: BufferView?, gradBias: BufferView?) {
         if x.dtype == .float64 {
@@ -94,7 +87,7 @@ enum CPUFusedLayers {
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
         ElementwiseEngine.withContiguous(mean, as: Double.self) { means in
         ElementwiseEngine.withContiguous(rstd, as: Double.self) { rstds in
-        withOptional(weight, F.self) { w in
+        ElementwiseEngine.withOptionalContiguous(weight, as: F.self) { w in
             ElementwiseEngine.withOutput(gradInput, as: F.self) { dx in
                 // dx = rstd · (g - mean(g) - x̂ · mean(g · x̂)), with g = dy · w.
                 Parallel.forEach(rows, grain: max(1, 4096 / max(n, 1))) { range in

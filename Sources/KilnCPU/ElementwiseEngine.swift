@@ -82,6 +82,20 @@ enum ElementwiseEngine {
         return result
     }
 
+    /// `withContiguous` for an optional operand: `body` gets `nil` when there is none.
+    static func withOptionalContiguous<T: CPUScalar, R>(_ view: BufferView?, as type: T.Type,
+                                                        _ body: (UnsafePointer<T>?) -> R) -> R {
+        guard let view else { return body(nil) }
+        return withContiguous(view, as: T.self) { body($0) }
+    }
+
+    /// `withOutput` for an optional output: `body` gets `nil` when there is none.
+    static func withOptionalOutput<T: CPUScalar, R>(_ out: BufferView?, as type: T.Type,
+                                                    _ body: (UnsafeMutablePointer<T>?) -> R) -> R {
+        guard let out else { return body(nil) }
+        return withOutput(out, as: T.self) { body($0) }
+    }
+
     /// Reads every element of `view`, in row-major order, into `destination`.
     static func gather<T: CPUScalar>(_ view: BufferView, into destination: UnsafeMutablePointer<T>) {
         let walker = StridedWalker([view.layout])

@@ -80,14 +80,49 @@ struct ConvCase: CustomStringConvertible, Sendable {
         #expect(mismatch(result64, expected, rtol: 1e-12, atol: 1e-12) == nil, "float64 \(c)")
     }
 
-    @Test(arguments: [((2, 2), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)), ((3, 2), (1, 2), (1, 0)), ((1, 1), (1, 1), (0, 0))])
-    func pooling(_ kernel: (Int, Int), _ stride: (Int, Int), _ padding: (Int, Int)) {
-        let x = rounded(Ref.random([2, 3, 7, 8], seed: 84), to: .float32)
+    /// Narrow and wide rows: the CPU pools eight output columns at a time, so the wide ones (37 columns) take
+    /// whole vectors, tails, the stride-2 deinterleaving load, a column-by-column gather (stride 3) and reads up
+    /// to the end of the input.
+    @Test(arguments: [([2, 3, 7, 8], (2, 2), (2, 2), (0, 0)), ([2, 3, 7, 8], (3, 3), (2, 2), (1, 1)),
+                      ([2, 3, 7, 8], (3, 2), (1, 2), (1, 0)), ([2, 3, 7, 8], (1, 1), (1, 1), (0, 0)),
+                      ([2, 2, 5, 37], (2, 2), (2, 2), (0, 0)), ([2, 2, 5, 37], (3, 3), (1, 1), (1, 1)),
+                      ([2, 2, 5, 37], (3, 3), (2, 2), (1, 1)), ([1, 2, 4, 37], (2, 3), (1, 3), (1, 1))])
+    func pooling(_ shape: [Int], _ kernel: (Int, Int), _ stride: (Int, Int), _ padding: (Int, Int)) {
+        let x = rounded(Ref.random(shape, seed: 84), to: .float32)
         let t = Storage.transposed.tensor(x)
         #expect(mismatch(maxPool2d(t, kernel: kernel, stride: stride, padding: padding),
                          referencePool(x, max: true, kernel: kernel, stride: stride, padding: padding), rtol: 0, atol: 0) == nil)
         #expect(mismatch(avgPool2d(t, kernel: kernel, stride: stride, padding: padding),
                          referencePool(x, max: false, kernel: kernel, stride: stride, padding: padding), rtol: 1e-6, atol: 1e-6) == nil)
+    }
+
+    /// Ties and NaNs in wide rows, in float32 and float64: each window's gradient goes to its first maximum, or
+    /// to its first NaN, which is also its output.
+    @Test(arguments: [DType.float32, .float64])
+    func maxPoolTakesTheFirstMaximumOrNaN(_ dtype: DType) {
+        let shape = [2, 2, 6, 35], (kernel, stride, padding) = ((3, 3), (2, 2), (1, 1))
+        var values = Ref.random(shape, seed: 85).values.map { ($0 + 2).rounded(.down) }  // 0...3: many ties
+        for i in Swift.stride(from: 7, to: values.count, by: 97) { values[i] = .nan }
+        let x = Tensor(values, shape: shape).to(dtype).requiringGrad()
+        let y = maxPool2d(x, kernel: kernel, stride: stride, padding: padding)
+        let (h, w) = (shape[2], shape[3]), (oh, ow) = (y.shape[2], y.shape[3])
+        var expected: [Double] = [], gradient = [Double](repeating: 0, count: values.count)
+        for plane in 0..<shape[0] * shape[1] { for oy in 0..<oh { for ox in 0..<ow {
+            var best = -Double.infinity, at = -1
+            for i in 0..<kernel.0 { for j in 0..<kernel.1 {
+                let (yy, xx) = (oy * stride.0 - padding.0 + i, ox * stride.1 - padding.1 + j)
+                guard yy >= 0, yy < h, xx >= 0, xx < w, !best.isNaN else { continue }
+                let v = values[plane * h * w + yy * w + xx]
+                if at < 0 || v > best || v.isNaN { (best, at) = (v, plane * h * w + yy * w + xx) }
+            } }
+            expected.append(best)
+            gradient[at] += 1
+        } } }
+        let output = y.toArray(Double.self)
+        #expect(output.count == expected.count)
+        #expect(zip(output, expected).allSatisfy { $0 == $1 || $0.isNaN && $1.isNaN })
+        y.sum().backward()
+        #expect(x.grad!.toArray(Double.self) == gradient)
     }
 
     @Test func maxPoolGradientGoesToTheMaximum() {

@@ -1,0 +1,206 @@
+import KilnCore
+
+/// Max and average pooling, forward and backward, over (image, channel) planes in parallel.
+///
+/// The forward computes eight output columns of a row at once: each window tap is one vector load (a
+/// deinterleaving load for stride 2) and a branch-free compare-and-select, so the result does not depend on the
+/// branch predictor guessing the data.
+enum CPUPooling {
+    static func forward(_ kind: PoolKind, _ x: BufferView, geometry g: Window2d, out: BufferView, indices: BufferView?) {
+        if x.dtype == .float64 {
+            forward(Double.self, kind, x, g, out, indices)
+        } else {
+            forward(Float.self, kind, x, g, out, indices)
+        }
+    }
+
+    private static func forward<F: PoolLanes>(_ type: F.Type, _ kind: PoolKind, _ x: BufferView, _ g: Window2d,
+                                              _ out: BufferView, _ indices: BufferView?) {
+        require(kind == .average || indices != nil, "maxPool2d: the backend needs an indices output")
+        // A window's winning tap is kept as its offset from the window's first input element.
+        let span = (g.kernelHeight - 1) * g.dilationHeight * g.width + (g.kernelWidth - 1) * g.dilationWidth
+        require(span < 1 << F.significandBitCount,
+                "\(kind == .max ? "maxPool2d" : "avgPool2d"): a window spanning \(span) input elements is too large")
+        let (oh, ow, planeSize) = (g.outputHeight, g.outputWidth, g.height * g.width)
+        let inputCount = g.batch * g.channels * planeSize
+        let windowSize = F(g.kernelHeight * g.kernelWidth)
+        let columns = (0..<g.kernelWidth).map { g.outputColumns(tap: $0) }
+        let columnSteps = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7) &* Int64(g.strideWidth)
+        ElementwiseEngine.withContiguous(x, as: F.self) { src in
+            ElementwiseEngine.withOutput(out, as: F.self) { dst in
+                ElementwiseEngine.withOptionalOutput(indices, as: Int64.self) { positions in
+                Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
+                    for plane in planes {
+                        for oy in 0..<oh {
+                            let top = oy * g.strideHeight - g.paddingHeight
+                            let o = (plane * oh + oy) * ow
+                            for first in stride(from: 0, to: ow, by: 8) {
+                                let n = min(8, ow - first)
+                                var windows = PoolWindows<F>()
+                                for ky in 0..<g.kernelHeight {
+                                    let y = top + ky * g.dilationHeight
+                                    guard y >= 0 && y < g.height else { continue }
+                                    for kx in 0..<g.kernelWidth {
+                                        let lo = max(columns[kx].lowerBound, first) - first
+                                        let hi = min(columns[kx].upperBound, first + n) - first
+                                        guard lo < hi else { continue }
+                                        // Input of lane 0 (which may lie in the padding when that lane is unused).
+                                        let start = plane * planeSize + y * g.width
+                                            + first * g.strideWidth + kx * g.dilationWidth - g.paddingWidth
+                                        let v = load(src, start, stride: g.strideWidth, lanes: lo..<hi, count: inputCount)
+                                        let tap = (ky * g.dilationHeight) * g.width + kx * g.dilationWidth
+                                        F.fold(v, tap: tap, lanes: lo..<hi, into: &windows)
+                                    }
+                                }
+                                let results = kind == .max ? windows.best : windows.total / SIMD8(repeating: windowSize)
+                                if n == 8 {
+                                    UnsafeMutableRawPointer(dst + o + first).storeBytes(of: results, as: SIMD8<F>.self)
+                                } else {
+                                    for i in 0..<n { dst[o + first + i] = results[i] }
+                                }
+                                                if let positions {
+                                    let origin = Int64(top * g.width - g.paddingWidth + first * g.strideWidth)
+                                    let at = F.offsets(windows.winner) &+ columnSteps &+ origin
+                                    if n == 8 {
+                                        UnsafeMutableRawPointer(positions + o + first).storeBytes(of: at, as: SIMD8<Int64>.self)
+                                    } else {
+                                        for i in 0..<n { positions[o + first + i] = at[i] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                }
+            }
+        }
+    }
+
+    /// The inputs `src[start + i·stride]` of lanes `i` in `lanes` (other lanes are unspecified): one vector load
+    /// for strides 1 and 2 when it stays inside the `count` input elements, else one element at a time.
+    @inline(__always)
+    private static func load<F: SIMDScalar & BinaryFloatingPoint>(_ src: UnsafePointer<F>, _ start: Int, stride: Int,
+                                                                  lanes: Range<Int>, count: Int) -> SIMD8<F> {
+        let raw = UnsafeRawPointer(src + start)
+        if stride == 1 && start >= 0 && start + 8 <= count {
+            return raw.loadUnaligned(as: SIMD8<F>.self)
+        }
+        if stride == 2 && start >= 0 && start + 16 <= count {
+            return raw.loadUnaligned(as: SIMD16<F>.self).evenHalf
+        }
+        var v = SIMD8<F>.zero
+        for i in lanes { v[i] = src[start + i * stride] }
+        return v
+    }
+
+    static func backward(_ kind: PoolKind, gradient: BufferView, indices: BufferView?, geometry g: Window2d,
+                         out: BufferView) {
+        if out.dtype == .float64 {
+            backward(Double.self, kind, gradient, indices, g, out)
+        } else {
+            backward(Float.self, kind, gradient, indices, g, out)
+        }
+    }
+
+    private static func backward<F: CPUFloat>(_ type: F.Type, _ kind: PoolKind, _ gradient: BufferView,
+                                              _ indices: BufferView?, _ g: Window2d, _ out: BufferView) {
+        let (oh, ow) = (g.outputHeight, g.outputWidth), planeSize = g.height * g.width
+        let windowSize = F(g.kernelHeight * g.kernelWidth)
+        require(kind == .average || indices?.dtype.isIndex == true,
+                "maxPool2dBackward: indices must be int32 or int64, got \(indices.map { "\($0.dtype)" } ?? "none")")
+        ElementwiseEngine.withContiguous(gradient, as: F.self) { dy in
+            ElementwiseEngine.withOutput(out, as: F.self) { dx in
+                ElementwiseEngine.withOptionalContiguous(indices, as: Int64.self) { positions in
+                    Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
+                        for plane in planes {
+                            let image = dx + plane * planeSize
+                            image.update(repeating: 0, count: planeSize)
+                            if let positions {
+                                // Each output's gradient goes to the input its window took (a plane offset).
+                                for o in plane * oh * ow ..< (plane + 1) * oh * ow {
+                                    let at = Int(positions[o])
+                                    require(at >= 0 && at < planeSize,
+                                            "maxPool2dBackward: index \(at) is out of range for a plane of \(planeSize) elements")
+                                    image[at] += dy[o]
+                                }
+                                continue
+                            }
+                            for oy in 0..<oh {
+                                for ox in 0..<ow {
+                                    let share = dy[(plane * oh + oy) * ow + ox] / windowSize
+                                    for ky in 0..<g.kernelHeight {
+                                        let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
+                                        guard y >= 0 && y < g.height else { continue }
+                                        for kx in 0..<g.kernelWidth {
+                                            let xx = ox * g.strideWidth - g.paddingWidth + kx * g.dilationWidth
+                                            if xx >= 0 && xx < g.width { image[y * g.width + xx] += share }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Eight windows being pooled, one per lane: their running sums and maxima, and the offset of each maximum from
+/// its window's first element (−1 before the window's first tap), exact in `F` for the windows `forward` takes.
+struct PoolWindows<F: SIMDScalar & BinaryFloatingPoint> {
+    var total = SIMD8<F>.zero
+    var best = SIMD8<F>(repeating: -.infinity)
+    var winner = SIMD8<F>(repeating: -1)
+}
+
+/// The floating-point types pooled eight windows at a time.
+protocol PoolLanes: CPUFloat & SIMDScalar {
+    /// Folds one tap into the windows of `lanes`: each sum gains the candidate; the maximum (and `tap` as its
+    /// offset) is replaced by a greater candidate, by NaN over a number, or by the window's first, so that the
+    /// first of equal maxima wins.
+    static func fold(_ candidate: SIMD8<Self>, tap: Int, lanes: Range<Int>, into windows: inout PoolWindows<Self>)
+    /// The integers of the used lanes of `winner` (whole numbers from 0 below 2^significandBitCount).
+    static func offsets(_ winner: SIMD8<Self>) -> SIMD8<Int64>
+}
+
+extension Float: PoolLanes {
+    /// Branch-free, in float comparisons and blends only: a generic `.>` on `SIMD8<F>` and integer vector
+    /// comparisons compile to a comparison and branch per lane.
+    @inline(__always)
+    static func fold(_ candidate: SIMD8<Float>, tap: Int, lanes: Range<Int>, into w: inout PoolWindows<Float>) {
+        let lane = SIMD8<Float>(0, 1, 2, 3, 4, 5, 6, 7)
+        let used = (lane .>= Float(lanes.lowerBound)) .& (lane .< Float(lanes.upperBound))
+        w.total += SIMD8.zero.replacing(with: candidate, where: used)
+        let greater = (candidate .> w.best) .| ((candidate .!= candidate) .& (w.best .== w.best))
+        let take = used .& ((w.winner .< 0) .| greater)
+        w.best.replace(with: candidate, where: take)
+        w.winner.replace(with: Float(tap), where: take)
+    }
+
+    /// Exact through the float's bits: adding 2^23 puts a whole number below 2^23 into the significand.
+    @inline(__always)
+    static func offsets(_ winner: SIMD8<Float>) -> SIMD8<Int64> {
+        SIMD8(truncatingIfNeeded: unsafeBitCast(winner + 0x1p23, to: SIMD8<Int32>.self) &- 0x4B00_0000)
+    }
+}
+
+extension Double: PoolLanes {
+    /// Lane by lane: float64 is the reference dtype, not a fast one.
+    static func fold(_ candidate: SIMD8<Double>, tap: Int, lanes: Range<Int>, into w: inout PoolWindows<Double>) {
+        for i in lanes {
+            let v = candidate[i]
+            w.total[i] += v
+            if w.winner[i] < 0 || v > w.best[i] || v.isNaN && !w.best[i].isNaN {
+                w.best[i] = v
+                w.winner[i] = Double(tap)
+            }
+        }
+    }
+
+    static func offsets(_ winner: SIMD8<Double>) -> SIMD8<Int64> {
+        var result = SIMD8<Int64>()
+        for i in 0..<8 { result[i] = Int64(winner[i]) }
+        return result
+    }
+}
