@@ -9,10 +9,21 @@ extension Tensor {
     /// The image patches as columns (`[batch, channels·kh·kw, outH·outW]`), as `torch.nn.functional.unfold`.
     public func im2col(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                        dilation: (Int, Int) = (1, 1)) -> Tensor {
+        im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation, rowsOuter: false)
+    }
+
+    /// `im2col`, with the columns stored `[channels·kh·kw, batch, outH·outW]` when `rowsOuter`: the result is
+    /// then a transposed view, and `.transposed(0, 1)` of it is contiguous, so that one matrix product
+    /// convolves every image.
+    func im2col(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int),
+                rowsOuter: Bool) -> Tensor {
         let g = window("im2col", kernel: kernel, stride: stride, padding: padding, dilation: dilation)
         OpCheck.floatingPoint("im2col", self)
         OpCheck.supported(.im2col, dtype, on: device)
-        let out = Tensor.uninitialized(g.columnsShape, dtype: dtype, device: device)
+        let shape = g.columnsShape
+        let out = rowsOuter
+            ? Tensor.uninitialized([shape[1], shape[0], shape[2]], dtype: dtype, device: device).transposed(0, 1)
+            : Tensor.uninitialized(shape, dtype: dtype, device: device)
         device.backend.im2col(view, geometry: g, out: out.view)
         return out.recorded("im2col", [self]) { grad in
             let dx = Tensor.uninitialized(g.inputShape, dtype: grad.dtype, device: grad.device)
@@ -41,7 +52,8 @@ extension Tensor {
 }
 
 /// 2-D convolution (cross-correlation, as PyTorch) of `[batch, inChannels, height, width]` input with
-/// `[outChannels, inChannels/groups, kh, kw]` weights, through im2col and a batched matrix product.
+/// `[outChannels, inChannels/groups, kh, kw]` weights: im2col, then one matrix product per group over the
+/// columns of all images (`[inChannels·kh·kw, batch·outH·outW]`).
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
     require(weight.rank == 4, "conv2d: weight must be [out, in/groups, kh, kw], got \(weight.shape)")
@@ -51,22 +63,18 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                  "conv2d: input \(x.shape) with \(groups) groups does not match weight \(weight.shape)")
     let kernel = (weight.shape[2], weight.shape[3])
     let g = x.window("conv2d", kernel: kernel, stride: stride, padding: padding, dilation: dilation)
-    let columns = x.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation)
     let taps = groupChannels * kernel.0 * kernel.1
-    let positions = g.outputHeight * g.outputWidth
-    var out: Tensor
-    if groups == 1 {
-        out = weight.reshaped([outChannels, taps]).matmul(columns)
-    } else {
-        let w = weight.reshaped([groups, outChannels / groups, taps])
-        out = w.matmul(columns.reshaped([g.batch, groups, taps, positions]))
-    }
-    out = out.reshaped([g.batch, outChannels, g.outputHeight, g.outputWidth])
+    let positions = g.batch * g.outputHeight * g.outputWidth
+    let columns = x.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation, rowsOuter: true)
+        .transposed(0, 1).reshaped([groups, taps, positions])
+    let w = weight.reshaped([groups, outChannels / groups, taps])
+    // [out, batch, outH, outW] as a [batch, out, outH, outW] view, made contiguous by the bias addition or a copy.
+    var out = w.matmul(columns).reshaped([outChannels, g.batch, g.outputHeight, g.outputWidth]).transposed(0, 1)
     if let bias {
         require(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
         out = out + bias.reshaped([1, outChannels, 1, 1])
     }
-    return out
+    return out.contiguous()
 }
 
 /// 2-D max pooling of `[batch, channels, height, width]` input; `stride` defaults to the kernel.

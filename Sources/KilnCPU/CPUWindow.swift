@@ -9,15 +9,15 @@ enum CPUWindow {
     private static func im2col<F: CPUFloat>(_ type: F.Type, _ x: BufferView, _ g: Window2d, _ out: BufferView) {
         let (oh, ow) = (g.outputHeight, g.outputWidth), taps = g.kernelHeight * g.kernelWidth
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
-            ElementwiseEngine.withOutput(out, as: F.self) { dst in
+            withColumns(out, as: F.self, writing: true) { columns in
                 Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
                     for plane in planes {
                         let image = src + plane * g.height * g.width
                         // Rows of this plane's taps within image n: index (c·taps + tap) of C·kh·kw.
-                        let rows = dst + plane * taps * oh * ow
+                        let (n, c) = plane.quotientAndRemainder(dividingBy: g.channels)
                         for ky in 0..<g.kernelHeight {
                             for kx in 0..<g.kernelWidth {
-                                let row = rows + (ky * g.kernelWidth + kx) * oh * ow
+                                let row = columns.row(n, c * taps + ky * g.kernelWidth + kx)
                                 let inside = g.outputColumns(tap: kx), shift = kx * g.dilationWidth - g.paddingWidth
                                 for oy in 0..<oh {
                                     let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
@@ -49,16 +49,16 @@ enum CPUWindow {
 
     private static func col2im<F: CPUFloat>(_ type: F.Type, _ columns: BufferView, _ g: Window2d, _ out: BufferView) {
         let (oh, ow) = (g.outputHeight, g.outputWidth), taps = g.kernelHeight * g.kernelWidth
-        ElementwiseEngine.withContiguous(columns, as: F.self) { src in
+        withColumns(columns, as: F.self, writing: false) { source in
             ElementwiseEngine.withOutput(out, as: F.self) { dst in
                 Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
                     for plane in planes {
                         let image = dst + plane * g.height * g.width
                         image.update(repeating: 0, count: g.height * g.width)
-                        let rows = src + plane * taps * oh * ow
+                        let (n, c) = plane.quotientAndRemainder(dividingBy: g.channels)
                         for ky in 0..<g.kernelHeight {
                             for kx in 0..<g.kernelWidth {
-                                let row = rows + (ky * g.kernelWidth + kx) * oh * ow
+                                let row = source.row(n, c * taps + ky * g.kernelWidth + kx)
                                 let inside = g.outputColumns(tap: kx), shift = kx * g.dilationWidth - g.paddingWidth
                                 for oy in 0..<oh {
                                     let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
@@ -72,6 +72,34 @@ enum CPUWindow {
                 }
             }
         }
+    }
+}
+
+/// Columns `[batch, rows, positions]` whose rows each hold their positions contiguously.
+struct ColumnRows<F> {
+    let base: UnsafeMutablePointer<F>
+    let imageStride: Int, rowStride: Int
+
+    /// The first position of row `row` of image `image`.
+    func row(_ image: Int, _ row: Int) -> UnsafeMutablePointer<F> { base + image * imageStride + row * rowStride }
+}
+
+extension CPUWindow {
+    /// Runs `body` on `view`'s columns in place when each row is contiguous (as a convolution lays them out:
+    /// `[rows, batch, positions]` in memory, so that one product covers every image), else on a contiguous copy
+    /// (`writing`: scratch that becomes `view`'s contents afterwards).
+    static func withColumns<F: CPUScalar, R>(_ view: BufferView, as type: F.Type, writing: Bool,
+                                             _ body: (ColumnRows<F>) -> R) -> R {
+        let (rows, positions) = (view.shape[1], view.shape[2])
+        if view.dtype == F.storageDType && (view.layout.strides[2] == 1 || positions == 1) {
+            let base = view.base.assumingMemoryBound(to: F.self) + view.layout.offset
+            return body(ColumnRows(base: base, imageStride: view.layout.strides[0], rowStride: view.layout.strides[1]))
+        }
+        func contiguous(_ base: UnsafeMutablePointer<F>) -> R {
+            body(ColumnRows(base: base, imageStride: rows * positions, rowStride: positions))
+        }
+        if writing { return ElementwiseEngine.withOutput(view, as: F.self, contiguous) }
+        return ElementwiseEngine.withContiguous(view, as: F.self) { contiguous(UnsafeMutablePointer(mutating: $0)) }
     }
 }
 
