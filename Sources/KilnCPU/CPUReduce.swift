@@ -189,18 +189,23 @@ enum CPUReduce {
                 let scratch = UnsafeMutablePointer<T>.allocate(capacity: ElementwiseEngine.block)
                 defer { scratch.deallocate() }
                 for j in range { o[j] = isExtreme ? .nan : 0 }
+                // The kept positions' runs, found once for all the reduced positions.
+                var runs: [(start: Int, length: Int)] = []
+                keptWalker.forEachRun(in: range, maxRun: ElementwiseEngine.block) { offsets, length in
+                    runs.append((offsets[0], length))
+                }
                 for (r, reducedOffset) in reducedOffsets.enumerated() {
                     var position = range.lowerBound
-                    keptWalker.forEachRun(in: range, maxRun: ElementwiseEngine.block) { offsets, length in
+                    for (start, length) in runs {
                         let acc = o + position
+                        position += length
                         if !isExtreme && dtype == T.storageDType && step == 1 {
                             // Sums of rows stored as T: added straight from memory.
-                            let row = base.assumingMemoryBound(to: T.self) + offsets[0] + reducedOffset
+                            let row = base.assumingMemoryBound(to: T.self) + start + reducedOffset
                             for i in 0..<length { acc[i] += row[i].asDouble }
-                            position += length
-                            return
+                            continue
                         }
-                        ElementAccess.load(dtype, base, start: offsets[0] + reducedOffset, stride: step,
+                        ElementAccess.load(dtype, base, start: start + reducedOffset, stride: step,
                                            count: length, into: scratch)
                         switch op {
                         case .max, .min:
@@ -213,7 +218,6 @@ enum CPUReduce {
                         default:
                             for i in 0..<length { acc[i] += scratch[i].asDouble }
                         }
-                        position += length
                     }
                 }
                 if op == .mean {

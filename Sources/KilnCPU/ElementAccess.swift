@@ -2,10 +2,17 @@ import KilnCore
 
 /// Reading and writing strided runs of elements of any dtype as a compute type.
 enum ElementAccess {
-    /// Reads `count` elements of `dtype` starting at element `start` of `base`, `stride` apart, into `out`.
+    /// Reads `count` elements of `dtype` starting at element `start` of `base`, `stride` apart (0: one element
+    /// repeated), into `out`.
     @inline(__always)
     static func load<T: CPUScalar>(_ dtype: DType, _ base: UnsafeRawPointer, start: Int, stride: Int, count: Int,
                                    into out: UnsafeMutablePointer<T>) {
+        if stride == 0 && count > 1 {
+            // A broadcast run (a scalar operand): one conversion, then a fill.
+            load(dtype, base, start: start, stride: 1, count: 1, into: out)
+            (out + 1).update(repeating: out[0], count: count - 1)
+            return
+        }
         switch dtype {
         case .float32:
             let p = base.assumingMemoryBound(to: Float.self) + start
