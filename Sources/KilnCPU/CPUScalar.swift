@@ -72,6 +72,8 @@ protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
     static func maximum(_ a: UnsafePointer<Self>, count: Int) -> Self
     /// The sum of `count` elements (vectorised for `Float`, in sixteen running sums).
     static func sum(_ a: UnsafePointer<Self>, count: Int) -> Self
+    /// `Σ a[i]·b[i]` over `count` elements (vectorised for `Float`, in sixteen running sums).
+    static func dot(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, count: Int) -> Self
     /// `Σ exp(a[i] - shift)` over `count` elements (vectorised for `Float`).
     static func sumExp(_ a: UnsafePointer<Self>, minus shift: Self, count: Int) -> Self
     /// Runs `op` over `count` elements with a vectorised kernel and returns `true`, or returns `false` when the
@@ -99,6 +101,9 @@ extension Float: CPUFloat {
     }
     static func maximum(_ a: UnsafePointer<Float>, count: Int) -> Float { VectorMath.maximum(a, count: count) }
     static func sum(_ a: UnsafePointer<Float>, count: Int) -> Float { VectorMath.sum(a, count: count) }
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        VectorMath.dot(a, b, count: count)
+    }
     static func sumExp(_ a: UnsafePointer<Float>, minus shift: Float, count: Int) -> Float {
         VectorMath.sumExp(a, minus: shift, count: count)
     }
@@ -150,6 +155,11 @@ extension Double: CPUFloat {
     static func sum(_ a: UnsafePointer<Double>, count: Int) -> Double {
         var total = 0.0
         for i in 0..<count { total += a[i] }
+        return total
+    }
+    static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, count: Int) -> Double {
+        var total = 0.0
+        for i in 0..<count { total += a[i] * b[i] }
         return total
     }
     static func sumExp(_ a: UnsafePointer<Double>, minus shift: Double, count: Int) -> Double {

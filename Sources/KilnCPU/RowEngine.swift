@@ -88,13 +88,12 @@ enum CPUSoftmax {
             let y = input[0], g = input[1], o = output[0]
             if log {
                 // d x = g - softmax · Σg, with softmax = exp(y).
-                var total = F.zero
-                for i in 0..<n { total += g[i] }
-                for i in 0..<n { o[i] = g[i] - F.exp(y[i]) * total }
+                let total = F.sum(g, count: n)
+                F.exp(y, minus: 0, into: o, count: n)
+                for i in 0..<n { o[i] = g[i] - o[i] * total }
             } else {
                 // d x = y · (g - Σ y·g).
-                var dot = F.zero
-                for i in 0..<n { dot += y[i] * g[i] }
+                let dot = F.dot(y, g, count: n)
                 for i in 0..<n { o[i] = y[i] * (g[i] - dot) }
             }
         }

@@ -224,6 +224,18 @@ enum VectorMath {
         return total.sum()
     }
 
+    /// `Σ a[i]·b[i]` over `count` elements, in sixteen running float32 sums.
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        var total = V(repeating: 0), i = 0
+        while i + 16 <= count {
+            total += load(a + i) * load(b + i)
+            i += 16
+        }
+        var tail: Float = 0
+        for j in i..<count { tail += a[j] * b[j] }
+        return total.sum() + tail
+    }
+
     /// `Σ exp(a[i] - shift)` over `count` elements, in sixteen running float32 sums.
     static func sumExp(_ a: UnsafePointer<Float>, minus shift: Float, count: Int) -> Float {
         var total = V(repeating: 0)
