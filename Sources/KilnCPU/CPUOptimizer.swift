@@ -110,7 +110,11 @@ enum CPUOptimizer {
             if h.decoupled { wi *= h.decay } else { d += h.weightDecay * wi }
             let mi = h.beta1 * rm.loadUnaligned(fromByteOffset: offset, as: V.self) + h.oneMinusBeta1 * d
             let vi = h.beta2 * rv.loadUnaligned(fromByteOffset: offset, as: V.self) + h.oneMinusBeta2 * d * d
-            wi -= h.stepSize * mi / (vi.squareRoot() / h.sqrtCorrection2 + h.epsilon)
+            // vᵢ ≥ 0: its magnitude's root lets the compiler use one vector square root instead of a per-lane
+            // call with the C library's errno check (which `squareRoot()` on a vector compiles to).
+            var root = V()
+            for lane in 0..<16 { root[lane] = vi[lane].magnitude.squareRoot() }
+            wi -= h.stepSize * mi / (root / h.sqrtCorrection2 + h.epsilon)
             rm.storeBytes(of: mi, toByteOffset: offset, as: V.self)
             rv.storeBytes(of: vi, toByteOffset: offset, as: V.self)
             rw.storeBytes(of: wi, toByteOffset: offset, as: V.self)
