@@ -52,8 +52,9 @@ extension Tensor {
 }
 
 /// 2-D convolution (cross-correlation, as PyTorch) of `[batch, inChannels, height, width]` input with
-/// `[outChannels, inChannels/groups, kh, kw]` weights: im2col, then one matrix product per group over the
-/// columns of all images (`[inChannels·kh·kw, batch·outH·outW]`).
+/// `[outChannels, inChannels/groups, kh, kw]` weights: im2col, then matrix products per group. While all images'
+/// columns together are narrow (`batch·outH·outW` ≤ 2¹⁵), one product covers them (`[inChannels·kh·kw,
+/// batch·outH·outW]`); wider, one product per image, which the CPU's GEMM runs faster than one very wide one.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
     require(weight.rank == 4, "conv2d: weight must be [out, in/groups, kh, kw], got \(weight.shape)")
@@ -63,13 +64,19 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                  "conv2d: input \(x.shape) with \(groups) groups does not match weight \(weight.shape)")
     let kernel = (weight.shape[2], weight.shape[3])
     let g = x.window("conv2d", kernel: kernel, stride: stride, padding: padding, dilation: dilation)
-    let taps = groupChannels * kernel.0 * kernel.1
-    let positions = g.batch * g.outputHeight * g.outputWidth
-    let columns = x.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation, rowsOuter: true)
-        .transposed(0, 1).reshaped([groups, taps, positions])
+    let (taps, positions) = (groupChannels * kernel.0 * kernel.1, g.outputHeight * g.outputWidth)
+    let together = g.batch * positions <= 1 << 15
+    let columns = x.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation, rowsOuter: together)
     let w = weight.reshaped([groups, outChannels / groups, taps])
-    // [out, batch, outH, outW] as a [batch, out, outH, outW] view, made contiguous by the bias addition or a copy.
-    var out = w.matmul(columns).reshaped([outChannels, g.batch, g.outputHeight, g.outputWidth]).transposed(0, 1)
+    var out: Tensor
+    if together {
+        // [out, batch, outH, outW] as a [batch, out, outH, outW] view, made contiguous below.
+        out = w.matmul(columns.transposed(0, 1).reshaped([groups, taps, g.batch * positions]))
+            .reshaped([outChannels, g.batch, g.outputHeight, g.outputWidth]).transposed(0, 1)
+    } else {
+        out = w.matmul(columns.reshaped([g.batch, groups, taps, positions]))
+            .reshaped([g.batch, outChannels, g.outputHeight, g.outputWidth])
+    }
     if let bias {
         require(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")
         out = out + bias.reshaped([1, outChannels, 1, 1])

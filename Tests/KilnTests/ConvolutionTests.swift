@@ -63,7 +63,26 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(input: [2, 4, 6, 6], weight: [6, 2, 3, 3], padding: (1, 1), groups: 2),
         ConvCase(input: [3, 6, 5, 5], weight: [6, 1, 3, 3], stride: (1, 2), padding: (1, 1), groups: 6),
         ConvCase(input: [2, 1, 28, 28], weight: [8, 1, 5, 5], padding: (2, 2)),
+        // More than 2¹⁵ output positions over the batch: one product per image instead of one for all.
+        ConvCase(input: [3, 2, 110, 110], weight: [4, 1, 3, 3], padding: (1, 1), groups: 2),
     ]
+
+    /// The per-image products (a batch with more than 2¹⁵ output positions) give the gradients that the
+    /// all-images product gives each image alone.
+    @Test func wideBatchesGiveEachImagesGradients() {
+        let x = Tensor.normal([3, 2, 110, 110]).requiringGrad(), w = Tensor.normal([4, 1, 3, 3]).requiringGrad()
+        let b = Tensor.normal([4]).requiringGrad(), g = Tensor.normal([3, 4, 110, 110])
+        (conv2d(x, weight: w, bias: b, padding: (1, 1), groups: 2) * g).sum().backward()
+        let (dx, dw, db) = (x.grad!, w.grad!, b.grad!)
+        x.zeroGrad(); w.zeroGrad(); b.zeroGrad()
+        for i in 0..<3 {
+            let image = x.sliced(axis: 0, start: i, end: i + 1)
+            (conv2d(image, weight: w, bias: b, padding: (1, 1), groups: 2) * g.sliced(axis: 0, start: i, end: i + 1)).sum().backward()
+        }
+        #expect((dx - x.grad!).abs().max().item(Double.self) < 1e-4)
+        #expect((dw - w.grad!).abs().max().item(Double.self) < 1e-4 * dw.abs().max().item(Double.self))
+        #expect((db - b.grad!).abs().max().item(Double.self) < 1e-4 * db.abs().max().item(Double.self))
+    }
 
     @Test(arguments: cases)
     func conv2dMatchesDirectConvolution(_ c: ConvCase) {
