@@ -92,20 +92,8 @@ enum CPUFusedLayers {
                 // dx = rstd · (g - mean(g) - x̂ · mean(g · x̂)), with g = dy · w.
                 Parallel.forEach(rows, grain: max(1, 4096 / max(n, 1))) { range in
                     for r in range {
-                        let (mu, inv) = (means[r], rstds[r])
-                        var sumG = 0.0, sumGX = 0.0
-                        for i in 0..<n {
-                            let g = dy[r * n + i].asDouble * (w?[i].asDouble ?? 1)
-                            let xhat = (src[r * n + i].asDouble - mu) * inv
-                            sumG += g
-                            sumGX += g * xhat
-                        }
-                        let (meanG, meanGX) = (sumG / Double(n), sumGX / Double(n))
-                        for i in 0..<n {
-                            let g = dy[r * n + i].asDouble * (w?[i].asDouble ?? 1)
-                            let xhat = (src[r * n + i].asDouble - mu) * inv
-                            dx[r * n + i] = F(double: inv * (g - meanG - xhat * meanGX))
-                        }
+                        inputGradientRow(dy + r * n, src + r * n, w, mean: means[r], rstd: rstds[r], count: n,
+                                         into: dx + r * n)
                     }
                 }
             }
@@ -131,6 +119,42 @@ enum CPUFusedLayers {
         }
         }
         }
+        }
+    }
+
+    /// One row of layer norm's input gradient, `rstd · (g − mean(g) − x̂ · mean(g · x̂))` with `g = dy · w` and
+    /// `x̂ = (x − μ) · rstd`, in Double; float32 rows eight lanes at a time (a scalar loop's running sums are one
+    /// chain of dependent additions).
+    static func inputGradientRow<F: CPUFloat>(_ dy: UnsafePointer<F>, _ x: UnsafePointer<F>, _ w: UnsafePointer<F>?,
+                                              mean mu: Double, rstd inv: Double, count n: Int,
+                                              into dx: UnsafeMutablePointer<F>) {
+        typealias D = SIMD8<Double>
+        func lanes(_ p: UnsafePointer<F>, _ i: Int) -> D {
+            D(UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
+        }
+        let vectorised = F.self == Float.self
+        let vectorEnd = vectorised ? n / 8 * 8 : 0
+        var sumsG = D(), sumsGX = D()
+        for i in stride(from: 0, to: vectorEnd, by: 8) {
+            let g = w.map { lanes(dy, i) * lanes($0, i) } ?? lanes(dy, i)
+            sumsG += g
+            sumsGX += g * ((lanes(x, i) - mu) * inv)
+        }
+        var (sumG, sumGX) = (sumsG.sum(), sumsGX.sum())
+        for i in vectorEnd..<n {
+            let g = dy[i].asDouble * (w?[i].asDouble ?? 1)
+            sumG += g
+            sumGX += g * ((x[i].asDouble - mu) * inv)
+        }
+        let (meanG, meanGX) = (sumG / Double(n), sumGX / Double(n))
+        for i in stride(from: 0, to: vectorEnd, by: 8) {
+            let g = w.map { lanes(dy, i) * lanes($0, i) } ?? lanes(dy, i)
+            let result = SIMD8<Float>(inv * (g - meanG - (lanes(x, i) - mu) * inv * meanGX))
+            UnsafeMutableRawPointer(dx + i).storeBytes(of: result, as: SIMD8<Float>.self)
+        }
+        for i in vectorEnd..<n {
+            let g = dy[i].asDouble * (w?[i].asDouble ?? 1)
+            dx[i] = F(double: inv * (g - meanG - (x[i].asDouble - mu) * inv * meanGX))
         }
     }
 
