@@ -76,21 +76,25 @@ enum CPUGemm {
     /// weight on every call.
     static func gemm<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
                                               beta: F, c: UnsafeMutablePointer<F>, threaded: Bool) {
-        if beta == 0 {
-            c.update(repeating: 0, count: m * n)
-        } else if beta != 1 {
+        guard m > 0, n > 0, k > 0, alpha != 0 else {
+            if beta == 0 { c.update(repeating: 0, count: m * n) } else if beta != 1 { for i in 0..<(m * n) { c[i] *= beta } }
+            return
+        }
+        // With beta 0 the first depth block stores its products over C instead of adding them to zeros.
+        let overwrite = beta == 0
+        if beta != 0 && beta != 1 {
             for i in 0..<(m * n) { c[i] *= beta }
         }
-        guard m > 0, n > 0, k > 0, alpha != 0 else { return }
         let output = Output(base: c, rowStride: n, columnStride: 1)
         // Cᵀ is written element by element, once per kc block: counted like packing.
         let transposedWrites = m * n * ((k + kc - 1) / kc)
         if packedElements(F.self, left: b.transposed, rows: n, right: a.transposed, columns: m, k: k) + transposedWrites
             < packedElements(F.self, left: a, rows: m, right: b, columns: n, k: k) {
             blocked(F.self, m: n, n: m, k: k, alpha: alpha, left: b.transposed, right: a.transposed,
-                    c: output.transposed, threaded: threaded)
+                    c: output.transposed, overwrite: overwrite, threaded: threaded)
         } else {
-            blocked(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, c: output, threaded: threaded)
+            blocked(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, c: output, overwrite: overwrite,
+                    threaded: threaded)
         }
     }
 
@@ -116,10 +120,12 @@ enum CPUGemm {
         (left.dtype == F.storageDType ? 0 : rows * k) + (readsRightInPlace(F.self, right, rows: rows) ? 0 : k * columns)
     }
 
-    /// `C += alpha·left·right`, split into one region of C per thread: column ranges (each thread packs its own
-    /// part of the right operand), or row ranges when there are too few columns. One dispatch per product.
+    /// `C += alpha·left·right` (`C = …` when `overwrite`), split into one region of C per thread: column ranges
+    /// (each thread packs its own part of the right operand), or row ranges when there are too few columns. One
+    /// dispatch per product.
     private static func blocked<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
-                                                         left a: Matrix, right b: Matrix, c: Output<F>, threaded: Bool) {
+                                                         left a: Matrix, right b: Matrix, c: Output<F>, overwrite: Bool,
+                                                         threaded: Bool) {
         let packRight = !readsRightInPlace(F.self, b, rows: m)
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
         let parts = threaded ? min(Parallel.threadCount, max(slivers, rowSlivers)) : 1
@@ -133,15 +139,17 @@ enum CPUGemm {
                 region(F.self, m: rows, n: columns, k: k, alpha: alpha,
                        left: a.shifted(rows: i0, columns: 0), right: b.shifted(rows: 0, columns: j0), packRight: packRight,
                        c: Output(base: c.base + i0 * c.rowStride + j0 * c.columnStride,
-                                 rowStride: c.rowStride, columnStride: c.columnStride))
+                                 rowStride: c.rowStride, columnStride: c.columnStride), overwrite: overwrite)
             }
         }
     }
 
     /// `C += alpha·left·right` on one thread over `kc × nc` panels: the left operand's slivers read in place or
     /// packed per `mc × kc` block, the right operand's `nr`-column slivers read in place or packed per panel.
+    /// With `overwrite`, the first depth block stores over C, so C's previous contents do not matter.
     private static func region<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
-                                                        left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>) {
+                                                        left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>,
+                                                        overwrite: Bool) {
         let packLeft = a.dtype != F.storageDType
         // Read in place, the right operand's last sliver is still packed when it is narrower than nr, so that
         // no vector load runs past the matrix.
@@ -179,7 +187,8 @@ enum CPUGemm {
                             microKernel(kcEff, left: left, rowStride: leftRowStride, depthStride: leftDepthStride,
                                         rows: min(mr, mcEff - i), right: right, depthStride: rightStride, columns: nEff,
                                         c: c.base + (i0 + i) * c.rowStride + (jc + j) * c.columnStride,
-                                        rowStride: c.rowStride, columnStride: c.columnStride, alpha: alpha)
+                                        rowStride: c.rowStride, columnStride: c.columnStride, alpha: alpha,
+                                        overwrite: overwrite && pc == 0)
                             i += mr
                         }
                     }
@@ -257,14 +266,14 @@ enum CPUGemm {
         }
     }
 
-    /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` for one `mr × kc` sliver of the left operand (element `(r, p)` at
-    /// `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at `right + p·depthStride`,
-    /// `nr` contiguous values). Rows past `rows` repeat the last real row and are not stored.
+    /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` (`=` when `overwrite`) for one `mr × kc` sliver of the left operand
+    /// (element `(r, p)` at `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at
+    /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` repeat the last real row and are not stored.
     @inline(__always)
     static func microKernel<F: CPUFloat & SIMDScalar>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
                                                      rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
                                                      columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
-                                                     columnStride: Int, alpha: F) {
+                                                     columnStride: Int, alpha: F, overwrite: Bool) {
         typealias V = SIMD16<F>
         var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
         let last = rows - 1
@@ -287,7 +296,9 @@ enum CPUGemm {
             let row = c + r * ldc
             if columns == 16 && columnStride == 1 {
                 let raw = UnsafeMutableRawPointer(row)
-                raw.storeBytes(of: raw.loadUnaligned(as: V.self) + v * alpha, as: V.self)
+                raw.storeBytes(of: overwrite ? v * alpha : raw.loadUnaligned(as: V.self) + v * alpha, as: V.self)
+            } else if overwrite {
+                for j in 0..<columns { row[j * columnStride] = alpha * v[j] }
             } else {
                 for j in 0..<columns { row[j * columnStride] += alpha * v[j] }
             }
