@@ -27,52 +27,60 @@ enum CPUPooling {
         let columns = (0..<g.kernelWidth).map { g.outputColumns(tap: $0) }
         let columnSteps = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7) &* Int64(g.strideWidth)
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
-            ElementwiseEngine.withOutput(out, as: F.self) { dst in
-                ElementwiseEngine.withOptionalOutput(indices, as: Int64.self) { positions in
-                Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
-                    for plane in planes {
-                        for oy in 0..<oh {
-                            let top = oy * g.strideHeight - g.paddingHeight
-                            let o = (plane * oh + oy) * ow
-                            for first in stride(from: 0, to: ow, by: 8) {
-                                let n = min(8, ow - first)
-                                var windows = PoolWindows<F>()
-                                for ky in 0..<g.kernelHeight {
-                                    let y = top + ky * g.dilationHeight
-                                    guard y >= 0 && y < g.height else { continue }
-                                    for kx in 0..<g.kernelWidth {
-                                        let lo = max(columns[kx].lowerBound, first) - first
-                                        let hi = min(columns[kx].upperBound, first + n) - first
-                                        guard lo < hi else { continue }
-                                        // Input of lane 0 (which may lie in the padding when that lane is unused).
-                                        let start = plane * planeSize + y * g.width
-                                            + first * g.strideWidth + kx * g.dilationWidth - g.paddingWidth
-                                        let v = load(src, start, stride: g.strideWidth, lanes: lo..<hi, count: inputCount)
-                                        let tap = (ky * g.dilationHeight) * g.width + kx * g.dilationWidth
-                                        F.fold(v, tap: tap, lanes: lo..<hi, into: &windows)
-                                    }
-                                }
-                                let results = kind == .max ? windows.best : windows.total / SIMD8(repeating: windowSize)
-                                if n == 8 {
-                                    UnsafeMutableRawPointer(dst + o + first).storeBytes(of: results, as: SIMD8<F>.self)
-                                } else {
-                                    for i in 0..<n { dst[o + first + i] = results[i] }
-                                }
-                                                if let positions {
-                                    let origin = Int64(top * g.width - g.paddingWidth + first * g.strideWidth)
-                                    let at = F.offsets(windows.winner) &+ columnSteps &+ origin
-                                    if n == 8 {
-                                        UnsafeMutableRawPointer(positions + o + first).storeBytes(of: at, as: SIMD8<Int64>.self)
-                                    } else {
-                                        for i in 0..<n { positions[o + first + i] = at[i] }
-                                    }
-                                }
+        ElementwiseEngine.withOutput(out, as: F.self) { dst in
+        ElementwiseEngine.withOptionalOutput(indices, as: Int64.self) { positions in
+            Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
+                for plane in planes {
+                    for oy in 0..<oh {
+                        let top = oy * g.strideHeight - g.paddingHeight
+                        let o = (plane * oh + oy) * ow
+                        for first in stride(from: 0, to: ow, by: 8) {
+                            let n = min(8, ow - first)
+                            let windows = eightWindows(src, plane: plane, top: top, first: first, count: n, g,
+                                                       columns: columns, inputCount: inputCount)
+                            let results = kind == .max ? windows.best : windows.total / SIMD8(repeating: windowSize)
+                            store(results, into: dst + o + first, count: n)
+                            if let positions {
+                                let origin = Int64(top * g.width - g.paddingWidth + first * g.strideWidth)
+                                store(F.offsets(windows.winner) &+ columnSteps &+ origin, into: positions + o + first, count: n)
                             }
                         }
                     }
                 }
-                }
             }
+        }
+        }
+        }
+    }
+
+    /// The windows of output columns `first ..< first + count` (at most eight) of the output row whose windows
+    /// start at input row `top` of `plane`, folded tap by tap in window order.
+    @inline(__always)
+    private static func eightWindows<F: PoolLanes>(_ src: UnsafePointer<F>, plane: Int, top: Int, first: Int, count n: Int,
+                                                   _ g: Window2d, columns: [Range<Int>], inputCount: Int) -> PoolWindows<F> {
+        var windows = PoolWindows<F>()
+        for ky in 0..<g.kernelHeight {
+            let y = top + ky * g.dilationHeight
+            guard y >= 0 && y < g.height else { continue }
+            for kx in 0..<g.kernelWidth {
+                let lo = max(columns[kx].lowerBound, first) - first, hi = min(columns[kx].upperBound, first + n) - first
+                guard lo < hi else { continue }
+                // The input of lane 0 (in the padding when that lane is unused).
+                let start = (plane * g.height + y) * g.width + first * g.strideWidth + kx * g.dilationWidth - g.paddingWidth
+                let v = load(src, start, stride: g.strideWidth, lanes: lo..<hi, count: inputCount)
+                F.fold(v, tap: ky * g.dilationHeight * g.width + kx * g.dilationWidth, lanes: lo..<hi, into: &windows)
+            }
+        }
+        return windows
+    }
+
+    /// Stores the first `count` lanes of `v` at `p`: one vector store when all eight are wanted.
+    @inline(__always)
+    private static func store<T: SIMDScalar>(_ v: SIMD8<T>, into p: UnsafeMutablePointer<T>, count: Int) {
+        if count == 8 {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
+        } else {
+            for i in 0..<count { p[i] = v[i] }
         }
     }
 
