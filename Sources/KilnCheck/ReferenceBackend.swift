@@ -390,23 +390,25 @@ public final class ReferenceBackend: Backend {
 
     /// The row's log-sum-exp and the smoothed target distribution, or nil for an ignored row.
     private func crossEntropyRow(_ logits: BufferView, _ targets: BufferView, _ r: Int, _ options: CrossEntropyOptions)
-        -> (values: [Double], lse: Double, target: [Double])? {
+        -> (values: [Double], max: Double, logSum: Double, target: [Double])? {
         let t = Int(targets[[r]])
         if t == options.ignoreIndex { return nil }
         let classes = logits.shape[1]
         guard t >= 0 && t < classes else { fatalError("crossEntropy: target \(t) is out of range for \(classes) classes") }
         let v = (0..<classes).map { logits[[r, $0]] }
-        let m = v.max()!
-        let lse = m + Foundation.log(v.map { Foundation.exp($0 - m) }.reduce(0, +))
+        let m = v.max()!, top = v.firstIndex(of: m) ?? 0
+        // log Σ exp(x − m) = log1p(Σ over the others), the maximum's own term being exactly 1: a confident row's
+        // tiny loss keeps its relative precision instead of vanishing into log(1 + small).
+        let logSum = Foundation.log1p(v.indices.filter { $0 != top }.map { Foundation.exp(v[$0] - m) }.reduce(0, +))
         let e = options.labelSmoothing
-        return (v, lse, (0..<classes).map { ($0 == t ? 1 - e : 0) + e / Double(classes) })
+        return (v, m, logSum, (0..<classes).map { ($0 == t ? 1 - e : 0) + e / Double(classes) })
     }
 
-    /// Σ_c q_c · (lse - x_c) per row.
+    /// Σ_c q_c · (lse - x_c) per row, with lse - x_c formed as (max - x_c) + log Σ exp(x - max).
     public func crossEntropy(logits: BufferView, targets: BufferView, options: CrossEntropyOptions, losses: BufferView) {
         for r in 0..<logits.shape[0] {
-            guard let (v, lse, q) = crossEntropyRow(logits, targets, r, options) else { losses[[r]] = 0; continue }
-            losses[[r]] = zip(q, v).map { $0 * (lse - $1) }.reduce(0, +)
+            guard let (v, m, logSum, q) = crossEntropyRow(logits, targets, r, options) else { losses[[r]] = 0; continue }
+            losses[[r]] = zip(q, v).map { $0 * ((m - $1) + logSum) }.reduce(0, +)
         }
     }
 
@@ -414,11 +416,11 @@ public final class ReferenceBackend: Backend {
     public func crossEntropyBackward(logits: BufferView, targets: BufferView, gradient: BufferView,
                                      options: CrossEntropyOptions, out: BufferView) {
         for r in 0..<logits.shape[0] {
-            guard let (v, lse, q) = crossEntropyRow(logits, targets, r, options) else {
+            guard let (v, m, logSum, q) = crossEntropyRow(logits, targets, r, options) else {
                 for c in 0..<logits.shape[1] { out[[r, c]] = 0 }
                 continue
             }
-            for c in v.indices { out[[r, c]] = (Foundation.exp(v[c] - lse) - q[c]) * gradient[[r]] }
+            for c in v.indices { out[[r, c]] = (Foundation.exp((v[c] - m) - logSum) - q[c]) * gradient[[r]] }
         }
     }
 
@@ -448,30 +450,33 @@ public final class ReferenceBackend: Backend {
         }
     }
 
-    /// PyTorch's SGD, one element at a time.
+    /// PyTorch's SGD, one element at a time in Float64, each buffer written once (rounded once to its dtype, as
+    /// the fused kernels do; reading a value back after storing it would round it mid-step).
     public func sgdStep(parameter: BufferView, gradient: BufferView, momentumBuffer: BufferView?, parameters h: SGDParameters,
                         isFirstStep: Bool) {
         for i in indices(of: parameter.shape) {
             var d = gradient[i] + h.weightDecay * parameter[i]
             if h.momentum != 0, let buffer = momentumBuffer {
-                buffer[i] = isFirstStep ? d : h.momentum * buffer[i] + (1 - h.dampening) * d
-                d = h.nesterov ? d + h.momentum * buffer[i] : buffer[i]
+                let b = isFirstStep ? d : h.momentum * buffer[i] + (1 - h.dampening) * d
+                buffer[i] = b
+                d = h.nesterov ? d + h.momentum * b : b
             }
             parameter[i] -= h.learningRate * d
         }
     }
 
-    /// PyTorch's Adam/AdamW with bias correction, one element at a time.
+    /// PyTorch's Adam/AdamW with bias correction, one element at a time in Float64, each buffer written once.
     public func adamStep(parameter: BufferView, gradient: BufferView, firstMoment: BufferView, secondMoment: BufferView,
                          parameters h: AdamParameters, step: Int) {
         for i in indices(of: parameter.shape) {
-            var d = gradient[i]
-            if h.decoupledWeightDecay { parameter[i] *= 1 - h.learningRate * h.weightDecay } else { d += h.weightDecay * parameter[i] }
-            firstMoment[i] = h.beta1 * firstMoment[i] + (1 - h.beta1) * d
-            secondMoment[i] = h.beta2 * secondMoment[i] + (1 - h.beta2) * d * d
-            let mHat = firstMoment[i] / (1 - Foundation.pow(h.beta1, Double(step)))
-            let vHat = secondMoment[i] / (1 - Foundation.pow(h.beta2, Double(step)))
-            parameter[i] -= h.learningRate * mHat / (vHat.squareRoot() + h.epsilon)
+            var (p, d) = (parameter[i], gradient[i])
+            if h.decoupledWeightDecay { p *= 1 - h.learningRate * h.weightDecay } else { d += h.weightDecay * p }
+            let m = h.beta1 * firstMoment[i] + (1 - h.beta1) * d
+            let v = h.beta2 * secondMoment[i] + (1 - h.beta2) * d * d
+            (firstMoment[i], secondMoment[i]) = (m, v)
+            let mHat = m / (1 - Foundation.pow(h.beta1, Double(step)))
+            let vHat = v / (1 - Foundation.pow(h.beta2, Double(step)))
+            parameter[i] = p - h.learningRate * mHat / (vHat.squareRoot() + h.epsilon)
         }
     }
 }
