@@ -76,15 +76,15 @@ enum CPUGemm {
     /// weight on every call.
     static func gemm<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
                                               beta: F, c: UnsafeMutablePointer<F>, threaded: Bool) {
-        guard m > 0, n > 0, k > 0, alpha != 0 else {
-            if beta == 0 { c.update(repeating: 0, count: m * n) } else if beta != 1 { for i in 0..<(m * n) { c[i] *= beta } }
-            return
-        }
-        // With beta 0 the first depth block stores its products over C instead of adding them to zeros.
-        let overwrite = beta == 0
-        if beta != 0 && beta != 1 {
+        let empty = m == 0 || n == 0 || k == 0 || alpha == 0
+        // With beta 0 the first depth block stores its products over C, so C is zeroed only when there are none.
+        if beta == 0 && empty {
+            c.update(repeating: 0, count: m * n)
+        } else if beta != 0 && beta != 1 {
             for i in 0..<(m * n) { c[i] *= beta }
         }
+        guard !empty else { return }
+        let overwrite = beta == 0
         let output = Output(base: c, rowStride: n, columnStride: 1)
         // Cᵀ is written element by element, once per kc block: counted like packing.
         let transposedWrites = m * n * ((k + kc - 1) / kc)

@@ -112,41 +112,51 @@ enum CPUPooling {
 
     private static func backward<F: CPUFloat>(_ type: F.Type, _ kind: PoolKind, _ gradient: BufferView,
                                               _ indices: BufferView?, _ g: Window2d, _ out: BufferView) {
-        let (oh, ow) = (g.outputHeight, g.outputWidth), planeSize = g.height * g.width
-        let windowSize = F(g.kernelHeight * g.kernelWidth)
         require(kind == .average || indices?.dtype.isIndex == true,
                 "maxPool2dBackward: indices must be int32 or int64, got \(indices.map { "\($0.dtype)" } ?? "none")")
+        let (outputs, planeSize) = (g.outputHeight * g.outputWidth, g.height * g.width)
         ElementwiseEngine.withContiguous(gradient, as: F.self) { dy in
-            ElementwiseEngine.withOutput(out, as: F.self) { dx in
-                ElementwiseEngine.withOptionalContiguous(indices, as: Int64.self) { positions in
-                    Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
-                        for plane in planes {
-                            let image = dx + plane * planeSize
-                            image.update(repeating: 0, count: planeSize)
-                            if let positions {
-                                // Each output's gradient goes to the input its window took (a plane offset).
-                                for o in plane * oh * ow ..< (plane + 1) * oh * ow {
-                                    let at = Int(positions[o])
-                                    require(at >= 0 && at < planeSize,
-                                            "maxPool2dBackward: index \(at) is out of range for a plane of \(planeSize) elements")
-                                    image[at] += dy[o]
-                                }
-                                continue
-                            }
-                            for oy in 0..<oh {
-                                for ox in 0..<ow {
-                                    let share = dy[(plane * oh + oy) * ow + ox] / windowSize
-                                    for ky in 0..<g.kernelHeight {
-                                        let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
-                                        guard y >= 0 && y < g.height else { continue }
-                                        for kx in 0..<g.kernelWidth {
-                                            let xx = ox * g.strideWidth - g.paddingWidth + kx * g.dilationWidth
-                                            if xx >= 0 && xx < g.width { image[y * g.width + xx] += share }
-                                        }
-                                    }
-                                }
-                            }
-                        }
+        ElementwiseEngine.withOutput(out, as: F.self) { dx in
+        ElementwiseEngine.withOptionalContiguous(indices, as: Int64.self) { positions in
+            Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
+                for plane in planes {
+                    let (image, dyPlane) = (dx + plane * planeSize, dy + plane * outputs)
+                    image.update(repeating: 0, count: planeSize)
+                    if let positions {
+                        routeToMaxima(dyPlane, positions + plane * outputs, count: outputs, into: image, planeSize: planeSize)
+                    } else {
+                        spreadOverWindows(dyPlane, g, into: image)
+                    }
+                }
+            }
+        }
+        }
+        }
+    }
+
+    /// Max pooling's backward on one plane: each output's gradient goes to the input its window took.
+    private static func routeToMaxima<F: CPUFloat>(_ dy: UnsafePointer<F>, _ positions: UnsafePointer<Int64>, count: Int,
+                                                   into image: UnsafeMutablePointer<F>, planeSize: Int) {
+        for o in 0..<count {
+            let at = Int(positions[o])
+            require(at >= 0 && at < planeSize, "maxPool2dBackward: index \(at) is out of range for a plane of \(planeSize) elements")
+            image[at] += dy[o]
+        }
+    }
+
+    /// Average pooling's backward on one plane: each output's gradient is shared by its window's inputs (padding
+    /// counted in the window's size).
+    private static func spreadOverWindows<F: CPUFloat>(_ dy: UnsafePointer<F>, _ g: Window2d, into image: UnsafeMutablePointer<F>) {
+        let windowSize = F(g.kernelHeight * g.kernelWidth)
+        for oy in 0..<g.outputHeight {
+            for ox in 0..<g.outputWidth {
+                let share = dy[oy * g.outputWidth + ox] / windowSize
+                for ky in 0..<g.kernelHeight {
+                    let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
+                    guard y >= 0 && y < g.height else { continue }
+                    for kx in 0..<g.kernelWidth {
+                        let xx = ox * g.strideWidth - g.paddingWidth + kx * g.dilationWidth
+                        if xx >= 0 && xx < g.width { image[y * g.width + xx] += share }
                     }
                 }
             }
