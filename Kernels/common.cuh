@@ -87,6 +87,12 @@ template <typename F> __device__ __forceinline__ F sigmoid_of(F a) {
 
 /// The element offsets of every operand at position `linear` of the iteration's row-major order.
 __device__ __forceinline__ void offsets_at(const KilnIter &it, i64 linear, i64 *offsets) {
+    if (it.rank == 1) {
+        // The common case (contiguous operands merge to one axis): no division at all.
+#pragma unroll
+        for (int k = 0; k < KILN_MAX_OPERANDS; ++k) offsets[k] = it.offset[k] + linear * it.strides[k][0];
+        return;
+    }
 #pragma unroll
     for (int k = 0; k < KILN_MAX_OPERANDS; ++k) offsets[k] = it.offset[k];
 #pragma unroll

@@ -65,20 +65,46 @@ extern "C" __global__ void kiln_layer_norm_backward(i64 rows, i64 n, int type, c
     }
 }
 
-/// The column sums `dweight = Σ dy·x̂` and `dbias = Σ dy`, one thread per column; either output may be null.
+/// The column sums `dweight = Σ dy·x̂` and `dbias = Σ dy` over rows `[part·share, (part+1)·share)`, one thread
+/// per (column, part), so that a few hundred columns still fill the device. With one part the sums are stored
+/// (either output may be null); with more, each thread writes its pair to `partials[part·n + column]` for
+/// `kiln_layer_norm_parameter_combine`.
 extern "C" __global__ void kiln_layer_norm_parameter_gradients(i64 rows, i64 n, int type, const void *dy,
                                                                 KilnMatrix dyv, const void *x, KilnMatrix xv,
                                                                 const void *mean, const void *rstd, int statType,
                                                                 KilnMatrix mv, KilnMatrix rv, void *dweight,
-                                                                KilnMatrix dwv, void *dbias, KilnMatrix dbv) {
-    GRID_STRIDE(c, n) {
+                                                                KilnMatrix dwv, void *dbias, KilnMatrix dbv,
+                                                                i64 parts, double2 *partials) {
+    i64 share = (rows + parts - 1) / parts;
+    GRID_STRIDE(i, n * parts) {
+        i64 c = i % n, part = i / n, end = (part + 1) * share < rows ? (part + 1) * share : rows;
         double dw = 0, db = 0;
-        for (i64 r = 0; r < rows; ++r) {
+        for (i64 r = part * share; r < end; ++r) {
             double mu = load<double>(mean, statType, mv.offset + r * mv.column);
             double inv = load<double>(rstd, statType, rv.offset + r * rv.column);
             double g = load<double>(dy, type, dyv.offset + r * dyv.row + c * dyv.column);
             dw += g * (load<double>(x, type, xv.offset + r * xv.row + c * xv.column) - mu) * inv;
             db += g;
+        }
+        if (parts > 1) {
+            partials[i] = make_double2(dw, db);
+            continue;
+        }
+        if (dweight) store<double>(dweight, type, dwv.offset + c * dwv.column, dw);
+        if (dbias) store<double>(dbias, type, dbv.offset + c * dbv.column, db);
+    }
+}
+
+/// Sums each column's `parts` partial pairs in order (the result does not depend on scheduling) into
+/// `dweight` and `dbias`; either may be null.
+extern "C" __global__ void kiln_layer_norm_parameter_combine(i64 n, int type, i64 parts, const double2 *partials,
+                                                             void *dweight, KilnMatrix dwv, void *dbias, KilnMatrix dbv) {
+    GRID_STRIDE(c, n) {
+        double dw = 0, db = 0;
+        for (i64 part = 0; part < parts; ++part) {
+            double2 p = partials[part * n + c];
+            dw += p.x;
+            db += p.y;
         }
         if (dweight) store<double>(dweight, type, dwv.offset + c * dwv.column, dw);
         if (dbias) store<double>(dbias, type, dbv.offset + c * dbv.column, db);

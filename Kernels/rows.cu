@@ -3,47 +3,91 @@
 // reduced elements and combine with warp shuffles and a shared-memory step.
 #include "common.cuh"
 
+/// One block's share of a reduction: a sum, an extreme, or for a variance the share's element count, mean and
+/// sum of squared deviations (combined across shares by Chan's formula, so no share's rounding is amplified).
+struct Partial {
+    double a, b, c;
+};
+
+/// Reduces the elements `[begin, end)` of the reduced walk from `base` (the whole block takes part).
+__device__ Partial reduce_span(const KilnIter &reduced, i64 base, i64 begin, i64 end, int op, const void *x, int xType) {
+    i64 at[KILN_MAX_OPERANDS];
+    if (op == KILN_MAX || op == KILN_MIN) {
+        Extreme extreme{op == KILN_MAX};
+        double identity = op == KILN_MAX ? -INFINITY : INFINITY, best = identity;
+        for (i64 j = begin + threadIdx.x; j < end; j += blockDim.x) {
+            offsets_at(reduced, j, at);
+            best = extreme(best, load<double>(x, xType, base + at[0]));
+        }
+        return {block_reduce(best, extreme, identity), 0, 0};
+    }
+    double total = 0;
+    for (i64 j = begin + threadIdx.x; j < end; j += blockDim.x) {
+        offsets_at(reduced, j, at);
+        total += load<double>(x, xType, base + at[0]);
+    }
+    total = block_reduce(total, Add(), 0.0);
+    if (op != KILN_VARIANCE) return {total, 0, 0};
+    double count = (double)(end - begin), mean = count > 0 ? total / count : 0, squares = 0;
+    for (i64 j = begin + threadIdx.x; j < end; j += blockDim.x) {
+        offsets_at(reduced, j, at);
+        double d = load<double>(x, xType, base + at[0]) - mean;
+        squares += d * d;
+    }
+    return {count, mean, block_reduce(squares, Add(), 0.0)};
+}
+
+/// The reduction's value from the partial of all `n` elements.
+__device__ double finish(Partial p, int op, int correction, i64 n) {
+    switch (op) {
+    case KILN_SUM: return p.a;
+    case KILN_MEAN: return p.a / (double)n;
+    case KILN_VARIANCE: return n == 0 ? NAN : p.c / (double)(n - correction);
+    default: return n == 0 ? NAN : p.a;
+    }
+}
+
 /// `it` walks the kept positions (operand 0 `x`, operand 1 `out`); `reduced` walks the reduced positions of
-/// `x` (operand 0). Sums accumulate in double; the mean of nothing is NaN, as are the extremes of nothing.
-extern "C" __global__ void kiln_reduce(KilnIter it, KilnIter reduced, int op, int correction, const void *x,
-                                       int xType, void *out, int outType) {
-    i64 n = reduced.count;
-    for (i64 row = blockIdx.x; row < it.count; row += gridDim.x) {
-        i64 base[KILN_MAX_OPERANDS], at[KILN_MAX_OPERANDS];
+/// `x` (operand 0). Each row is cut into `parts` contiguous shares, one block each: with one share the block
+/// stores the result; with more it writes its `Partial` to `partials[row·parts + part]` for
+/// `kiln_reduce_combine`. Sums accumulate in double; the mean of nothing is NaN, as are the extremes of nothing.
+extern "C" __global__ void kiln_reduce(KilnIter it, KilnIter reduced, int op, int correction, i64 parts,
+                                       const void *x, int xType, void *out, int outType, Partial *partials) {
+    i64 n = reduced.count, share = (n + parts - 1) / parts;
+    for (i64 task = blockIdx.x; task < it.count * parts; task += gridDim.x) {
+        i64 row = task / parts, part = task % parts, base[KILN_MAX_OPERANDS];
         offsets_at(it, row, base);
-        double result;
-        if (op == KILN_MAX || op == KILN_MIN) {
-            Extreme extreme{op == KILN_MAX};
-            double identity = op == KILN_MAX ? -INFINITY : INFINITY, best = identity;
-            for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
-                offsets_at(reduced, j, at);
-                best = extreme(best, load<double>(x, xType, base[0] + at[0]));
-            }
-            result = n == 0 ? NAN : block_reduce(best, extreme, identity);
-        } else {
-            double total = 0;
-            for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
-                offsets_at(reduced, j, at);
-                total += load<double>(x, xType, base[0] + at[0]);
-            }
-            total = block_reduce(total, Add(), 0.0);
-            result = total;
-            if (op != KILN_SUM) {
-                double mean = total / (double)n;
-                result = mean;
-                if (op == KILN_VARIANCE) {
-                    double squares = 0;
-                    for (i64 j = threadIdx.x; j < n; j += blockDim.x) {
-                        offsets_at(reduced, j, at);
-                        double d = load<double>(x, xType, base[0] + at[0]) - mean;
-                        squares += d * d;
-                    }
-                    squares = block_reduce(squares, Add(), 0.0);
-                    result = squares / (double)(n - correction);
-                }
+        i64 begin = part * share, end = begin + share < n ? begin + share : n;
+        Partial p = reduce_span(reduced, base[0], begin < end ? begin : end, end, op, x, xType);
+        if (threadIdx.x != 0) continue;
+        if (parts == 1) store<double>(out, outType, base[1], finish(p, op, correction, n));
+        else partials[task] = p;
+    }
+}
+
+/// Combines each row's `parts` partials in order (so the result does not depend on scheduling) and stores the
+/// reduction; one thread per row.
+extern "C" __global__ void kiln_reduce_combine(KilnIter it, int op, int correction, i64 parts, i64 n,
+                                               const Partial *partials, void *out, int outType) {
+    GRID_STRIDE(row, it.count) {
+        i64 base[KILN_MAX_OPERANDS];
+        offsets_at(it, row, base);
+        Partial total = partials[row * parts];
+        Extreme extreme{op == KILN_MAX};
+        for (i64 part = 1; part < parts; ++part) {
+            Partial p = partials[row * parts + part];
+            if (op == KILN_MAX || op == KILN_MIN) {
+                total.a = extreme(total.a, p.a);
+            } else if (op != KILN_VARIANCE) {
+                total.a += p.a;
+            } else if (p.a > 0) {
+                double count = total.a + p.a, delta = p.b - total.b;
+                total.c += p.c + delta * delta * total.a * p.a / count;
+                total.b += delta * p.a / count;
+                total.a = count;
             }
         }
-        if (threadIdx.x == 0) store<double>(out, outType, base[1], result);
+        store<double>(out, outType, base[1], finish(total, op, correction, n));
     }
 }
 

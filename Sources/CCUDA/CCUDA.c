@@ -39,9 +39,6 @@ typedef unsigned long long CUdeviceptr;
 typedef void *CUcontext, *CUstream, *CUevent, *CUmodule, *CUfunction;
 typedef int cublasStatus_t, cublasOperation_t, cudaDataType, cublasComputeType_t, cublasGemmAlgo_t;
 typedef void *cublasHandle_t;
-#define CU_LAUNCH_PARAM_END ((void *)0x00)
-#define CU_LAUNCH_PARAM_BUFFER_POINTER ((void *)0x01)
-#define CU_LAUNCH_PARAM_BUFFER_SIZE ((void *)0x02)
 #define CU_JIT_ERROR_LOG_BUFFER 5
 #define CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES 6
 #define CU_STREAM_NON_BLOCKING 1
@@ -170,8 +167,11 @@ static void load_driver(void) {
 #undef RESOLVE
     CUresult status = p_cuInit(0);
     if (status != 0) {
-        snprintf(driver_reason, sizeof driver_reason, "cuInit failed with %s (%d): %s", kiln_cuda_error_name(status),
-                 (int)status, kiln_cuda_error_string(status));
+        // 803 is what a CUDA forward-compatibility libcuda (…/compat) ahead of the installed driver's on the
+        // library path gives: name the library that was loaded and how to pick another.
+        snprintf(driver_reason, sizeof driver_reason, "cuInit failed with %s (%d): %s (driver library %s%s)",
+                 kiln_cuda_error_name(status), (int)status, kiln_cuda_error_string(status), driver_path,
+                 status == 803 ? "; set KILN_CUDA_LIBRARY to the installed driver's libcuda.so.1" : "");
         return;
     }
     driver_status = 0;
@@ -245,12 +245,10 @@ int kiln_cuModuleLoadData(void **module, const void *image, char *log, size_t lo
 }
 
 int kiln_cuLaunchKernel(void *function, unsigned gridX, unsigned gridY, unsigned blockX, unsigned sharedBytes,
-                        void *stream, void *arguments, size_t argumentBytes) {
+                        void *stream, void **parameters) {
     if (!p_cuLaunchKernel) return KILN_STATUS_NOT_LOADED;
-    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, arguments, CU_LAUNCH_PARAM_BUFFER_SIZE, &argumentBytes,
-                     CU_LAUNCH_PARAM_END};
     return (int)p_cuLaunchKernel((CUfunction)function, gridX, gridY, 1, blockX, 1, 1, sharedBytes, (CUstream)stream,
-                                 NULL, extra);
+                                 parameters, NULL);
 }
 
 // MARK: cuBLAS

@@ -216,7 +216,10 @@ enum CPUFusedLayers {
                             let o = dst + r * classes, g = F(double: upstream[r]), spread = F(double: epsilon / Double(classes))
                             F.exp(row, minus: F(double: lse), into: o, count: classes)
                             for c in 0..<classes { o[c] = (o[c] - spread) * g }
-                            o[k] -= F(double: 1 - epsilon) * g
+                            // The target's p − 1 is minus the other classes' probability: formed from their sum, a
+                            // confident row's small gradient does not cancel away in float32.
+                            let rest = others * Foundation.exp(m.asDouble - lse)
+                            o[k] = F(double: (epsilon - epsilon / Double(classes) - rest) * upstream[r])
                         }
                     }
                 }

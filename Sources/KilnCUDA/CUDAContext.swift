@@ -113,10 +113,8 @@ final class CUDAContext: @unchecked Sendable {
         }
         guard grid > 0 else { return }
         makeCurrent()
-        var packed = arguments.paddedBytes
-        let status = packed.withUnsafeMutableBytes { raw in
-            kiln_cuLaunchKernel(function, UInt32(min(grid, Int(Int32.max))), 1, UInt32(block), 0, stream,
-                                raw.baseAddress, raw.count)
+        let status = arguments.withParameterPointers { parameters in
+            kiln_cuLaunchKernel(function, UInt32(min(grid, Int(Int32.max))), 1, UInt32(block), 0, stream, parameters)
         }
         if status != 0 {
             record(CUDAStatus.failure(status, "\(op) (launching \(name))", device: label))

@@ -79,8 +79,20 @@ extension CUDABackend {
         var parameters = common
         parameters.append(gradWeight.address); parameters.append(gradWeight.matrix)
         parameters.append(gradBias.address); parameters.append(gradBias.matrix)
-        let (grid, block) = context.elementwiseConfiguration(count: n)
+        // One thread per column would leave a GPU nearly idle for a few hundred columns: split the rows into
+        // parts of at least 16 until about 2048 threads per multiprocessor run, and sum the parts after.
+        let parts = max(1, min((context.multiprocessors * 2048 + n - 1) / max(n, 1), rows / 16))
+        let partials = parts > 1 ? scratch(byteCount: parts * n * 16, op: "layerNormBackward") : nil
+        if parts > 1 && partials == nil { return }
+        parameters.append(Int64(parts)); parameters.append(partials?.address ?? 0)
+        let (grid, block) = context.elementwiseConfiguration(count: n * parts)
         context.launch("kiln_layer_norm_parameter_gradients", op: "layerNormBackward", grid: grid, block: block, arguments: parameters)
+        guard let partials else { return }
+        var combine = KernelArguments()
+        combine.append(Int64(n)); combine.append(x.code); combine.append(Int64(parts)); combine.append(partials.address)
+        combine.append(gradWeight.address); combine.append(gradWeight.matrix); combine.append(gradBias.address); combine.append(gradBias.matrix)
+        let (combineGrid, combineBlock) = context.elementwiseConfiguration(count: n)
+        context.launch("kiln_layer_norm_parameter_combine", op: "layerNormBackward", grid: combineGrid, block: combineBlock, arguments: combine)
     }
 
     /// Per-row cross-entropy of 2-D `logits` against class indices.

@@ -24,11 +24,25 @@ extension CUDABackend {
         case .min: (KILN_MIN, 0)
         case .variance(let correction): (KILN_VARIANCE, correction)
         }
+        // Few long rows would leave most multiprocessors idle: cut each row into shares of at least 8192
+        // elements until there are about four blocks per multiprocessor, and combine the shares' partials after.
+        let (rows, n) = (outer.count, inner.count)
+        let parts = max(1, min((context.multiprocessors * 4 + rows - 1) / max(rows, 1), n / 8192))
+        let partials = parts > 1 ? scratch(byteCount: rows * parts * 3 * 8, op: op.name) : nil
+        if parts > 1 && partials == nil { return }
         var arguments = KernelArguments()
         arguments.append(outer.descriptor); arguments.append(inner.descriptor)
-        arguments.append(Int32(code.rawValue)); arguments.append(Int32(correction))
+        arguments.append(Int32(code.rawValue)); arguments.append(Int32(correction)); arguments.append(Int64(parts))
         arguments.append(x.address); arguments.append(x.code); arguments.append(out.address); arguments.append(out.code)
-        launchRows("kiln_reduce", op: op.name, rows: outer.count, length: inner.count, arguments)
+        arguments.append(partials?.address ?? 0)
+        launchRows("kiln_reduce", op: op.name, rows: rows * parts, length: (n + parts - 1) / parts, arguments)
+        guard let partials else { return }
+        var combine = KernelArguments()
+        combine.append(outer.descriptor); combine.append(Int32(code.rawValue)); combine.append(Int32(correction))
+        combine.append(Int64(parts)); combine.append(Int64(n)); combine.append(partials.address)
+        combine.append(out.address); combine.append(out.code)
+        let (grid, block) = context.elementwiseConfiguration(count: rows)
+        context.launch("kiln_reduce_combine", op: op.name, grid: grid, block: block, arguments: combine)
     }
 
     /// The int64 index of the first extreme element along `axis`.

@@ -373,8 +373,9 @@ public final class ReferenceBackend: Backend {
     public func layerNormBackward(gradient: BufferView, x: BufferView, mean: BufferView, rstd: BufferView,
                                   weight: BufferView?, gradInput: BufferView, gradWeight: BufferView?, gradBias: BufferView?) {
         let n = x.shape[1]
-        if let gradWeight { fill(gradWeight, value: 0) }
-        if let gradBias { fill(gradBias, value: 0) }
+        // The parameter sums accumulate in Float64 and are stored once: adding into a bfloat16 buffer would
+        // round at every row, an error of the reference's own.
+        var (dw, db) = ([Double](repeating: 0, count: n), [Double](repeating: 0, count: n))
         for (r, row) in rows(x.shape, axis: 1).enumerated() {
             let xhat = row.map { (x[$0] - mean[[r]]) * rstd[[r]] }
             let g = row.enumerated().map { gradient[$0.element] * (weight?[[$0.offset]] ?? 1) }
@@ -382,9 +383,13 @@ public final class ReferenceBackend: Backend {
             let meanGX = zip(g, xhat).map { $0 * $1 }.reduce(0, +) / Double(n)
             for (k, i) in row.enumerated() {
                 gradInput[i] = rstd[[r]] * (g[k] - meanG - xhat[k] * meanGX)
-                gradWeight?[[k]] += gradient[i] * xhat[k]
-                gradBias?[[k]] += gradient[i]
+                dw[k] += gradient[i] * xhat[k]
+                db[k] += gradient[i]
             }
+        }
+        for k in 0..<n {
+            gradWeight?[[k]] = dw[k]
+            gradBias?[[k]] = db[k]
         }
     }
 

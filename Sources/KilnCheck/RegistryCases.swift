@@ -4,7 +4,8 @@ extension Registry {
     static func reductionCases() -> [CheckCase] {
         var cases: [CheckCase] = []
         let plans: [([Int], [Int])] = [([7], [0]), ([5, 1], [1]), ([13, 17], [1]), ([13, 17], [0]), ([2, 3, 5], [0, 2]),
-                                       ([2, 3, 5], [1]), ([4, 6, 5], []), ([3, 4099], [1]), ([4099, 3], [0]), ([1, 1], [0, 1]), ([0, 3], [1])]
+                                       ([2, 3, 5], [1]), ([4, 6, 5], []), ([3, 4099], [1]), ([4099, 3], [0]), ([1, 1], [0, 1]), ([0, 3], [1]),
+                                       ([2, 50001], [1]), ([3, 20011], [0, 1])]
         let ops: [(String, ReduceOp)] = [("sum", .sum), ("mean", .mean), ("max", .max), ("min", .min), ("variance", .variance(correction: 1))]
         for (name, op) in ops {
             let types = floatTypes + (op == .sum || op == .max || op == .min ? [.int32] : [])

@@ -31,7 +31,7 @@ extension Registry {
                 [avgPool2d($0[0], kernel: kernel, stride: stride, padding: padding)]
             })
         } }
-        for dtype in floatTypes { for shape in [[4, 7], [2, 3, 33], [1, 1], [5, 1024]] { for affine in [true, false] {
+        for dtype in floatTypes { for shape in [[4, 7], [2, 3, 33], [1, 1], [5, 1024], [3, 37, 24]] { for affine in [true, false] {
             let n = shape.last!
             let operands = [Operand(shape, dtype, layout: .transposed, values: .uniform(-5, 5))] + (affine ? [Operand([n], dtype), Operand([n], dtype)] : [])
             cases.append(CheckCase(op: "layerNorm", dtype: dtype, operands: operands, parameters: affine ? "affine" : "",
@@ -76,7 +76,10 @@ extension Registry {
             let distributions: [RandomDistribution] = [.uniform(low: -2, high: 3), .normal(mean: 1, std: 2), .bernoulli(p: 0.3)]
             for distribution in distributions {
                 let name = Op.random(distribution.kind).name
-                cases.append(CheckCase(op: name, dtype: dtype, operands: [], parameters: "\(shape)", family: .exact, differentiable: false,
+                // Normal draws go through Box–Muller's log, sin and cos, which a GPU's libm rounds differently in
+                // the last place: one rounding per element, not bit-for-bit.
+                let family: Tolerance.Family = distribution.kind == .normal ? .elementwise : .exact
+                cases.append(CheckCase(op: name, dtype: dtype, operands: [], parameters: "\(shape)", family: family, differentiable: false,
                                        seed: seed(name, cases.count)) { _ in
                     [Tensor.random(shape, distribution, dtype: dtype, device: .default, generator: RandomGenerator(seed: 77))]
                 })

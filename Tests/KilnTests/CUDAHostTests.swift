@@ -45,7 +45,7 @@ import KilnCUDA
         arguments.append(Int32(3))
         arguments.append(2.5)
         // int at 0, pointer at 8, int at 16, double at 24 (after 4 bytes of padding).
-        #expect(arguments.bytes.count == 32 && arguments.paddedBytes.count == 32)
+        #expect(arguments.bytes.count == 32 && arguments.offsets == [0, 8, 16, 24])
         #expect(arguments.bytes[8] == 0x22 && arguments.bytes[16] == 3)
         #expect(arguments.bytes[24...].elementsEqual(withUnsafeBytes(of: 2.5) { Array($0) }))
         #expect(MemoryLayout<KilnIter>.size == 368 && MemoryLayout<KilnAdam>.size == 80)
@@ -119,8 +119,8 @@ import KilnCUDA
     @Test func embeddedPTXHoldsEveryKernelTheBackendLaunches() throws {
         let names = Set(CUDAProbe.embeddedKernels)
         let launched = ["kiln_fill", "kiln_copy", "kiln_unary", "kiln_unary_backward", "kiln_binary", "kiln_compare", "kiln_select", "kiln_reduce",
-                        "kiln_arg_reduce", "kiln_softmax", "kiln_softmax_backward", "kiln_layer_norm", "kiln_layer_norm_backward",
-                        "kiln_layer_norm_parameter_gradients", "kiln_lstm_cell", "kiln_lstm_cell_backward",
+                        "kiln_reduce_combine", "kiln_arg_reduce", "kiln_softmax", "kiln_softmax_backward", "kiln_layer_norm", "kiln_layer_norm_backward",
+                        "kiln_layer_norm_parameter_gradients", "kiln_layer_norm_parameter_combine", "kiln_lstm_cell", "kiln_lstm_cell_backward",
                         "kiln_cross_entropy", "kiln_index_read", "kiln_index_add",
                         "kiln_im2col", "kiln_col2im", "kiln_pool", "kiln_pool_backward", "kiln_random", "kiln_dropout",
                         "kiln_sgd_step", "kiln_adam_step"]

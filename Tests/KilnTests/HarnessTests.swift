@@ -94,6 +94,6 @@ import KilnCLI
         #expect(throws: UsageError.self) { try CheckCommand.run(["--dtype", "float8"]) }
         #expect(throws: UsageError.self) { try CheckCommand.run(["--seed"]) }
         #expect(throws: UsageError.self) { try CheckCommand.run(["--frobnicate"]) }
-        #expect(throws: KilnError.self) { try CheckCommand.run(["--device", "cuda"]) }
+        #expect(throws: KilnError.self) { try CheckCommand.run(["--device", "cuda:99"]) }
     }
 }

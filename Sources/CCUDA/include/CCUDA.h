@@ -74,9 +74,9 @@ int kiln_cuEventSynchronize(void *event);
 /// Loads a PTX or cubin image; on failure the JIT's log is written into `log`.
 int kiln_cuModuleLoadData(void **module, const void *image, char *log, size_t logLength);
 int kiln_cuModuleGetFunction(void **function, void *module, const char *name);
-/// Launches `function` with its parameters packed, C-aligned, into `arguments`.
+/// Launches `function` with `parameters`, one pointer to each of its parameters in order.
 int kiln_cuLaunchKernel(void *function, unsigned gridX, unsigned gridY, unsigned blockX, unsigned sharedBytes,
-                        void *stream, void *arguments, size_t argumentBytes);
+                        void *stream, void **parameters);
 
 int kiln_cublasCreate(void **handle);
 int kiln_cublasSetStream(void *handle, void *stream);

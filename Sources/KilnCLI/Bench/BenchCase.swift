@@ -32,7 +32,10 @@ struct BenchCase: Sendable {
         ("conv2d", [32, 64, 56, 56]), ("embedding", [2048, 50304, 768]), ("adamw", [1 << 24]),
     ].map { BenchCase(suite: "ops", name: $0.0, shape: $0.1, dtype: "float32") }
 
-    /// The four training workloads (the fixed definitions); the shape is the batch size.
-    static let train: [BenchCase] = [("mlp", [128]), ("cnn", [64]), ("lstm", [32]), ("gpt", [16])]
-        .map { BenchCase(suite: "train", name: $0.0, shape: $0.1, dtype: "float32") }
+    /// The four training workloads (the fixed definitions), and on a GPU GPT-2 small (124M parameters,
+    /// context 1024, batch 8); the shape is the batch size.
+    static func train(gpu: Bool) -> [BenchCase] {
+        ([("mlp", [128]), ("cnn", [64]), ("lstm", [32]), ("gpt", [16])] + (gpu ? [("gpt2", [8])] : []))
+            .map { BenchCase(suite: "train", name: $0.0, shape: $0.1, dtype: "float32") }
+    }
 }

@@ -17,7 +17,8 @@ public enum BenchCommand {
                copy's bandwidth), conv2d (GFLOP/s), embedding lookup, the AdamW step
       train    milliseconds per training step (forward, backward, AdamW) of four fixed float32 workloads: mlp
                784-512-512-10 batch 128; cnn two conv+pool layers on 64×1×28×28; lstm Embedding(1000, 64) →
-               LSTM(64→128) over 50 steps, batch 32; gpt bytes, context 128, width 128, 4 blocks, batch 16.
+               LSTM(64→128) over 50 steps, batch 32; gpt bytes, context 128, width 128, 4 blocks, batch 16; on a
+               GPU also gpt2, GPT-2 small (124M, context 1024, batch 8), with tokens per second.
                Also allocations per step (requests, and those that reached the system) and memory reserved.
       all      the three (default)
 
@@ -55,7 +56,7 @@ public enum BenchCommand {
             switch suite {
             case "gemm": BenchCase.gemm(halfPrecision: device.kind == .cuda)
             case "ops": BenchCase.ops
-            default: BenchCase.train
+            default: BenchCase.train(gpu: device.kind == .cuda)
             }
         }
         if let only = try args.value("only") {
@@ -67,8 +68,14 @@ public enum BenchCommand {
         }
         let machine = Self.machine(device)
         print("kiln bench on \(device) (\(device.name)), \(machine["cpu"] ?? "")")
-        var results = cases.map { bench -> BenchResult in
-            let result = KilnWorkloads.run(bench, on: device)
+        var results = try cases.map { bench -> BenchResult in
+            let result: BenchResult
+            do {
+                result = try KilnWorkloads.run(bench, on: device)
+            } catch {
+                throw KilnError.deviceFailure(device: device.description, operation: "kiln bench \(bench.suite) \(bench.name) \(bench.shapeText)",
+                                              detail: "\(error)")
+            }
             FileHandle.standardError.write(Data("kiln: \(bench.suite) \(result.name) \(bench.shapeText) \(String(format: "%.3f", result.medianMilliseconds)) ms\n".utf8))
             return result
         }

@@ -6,51 +6,51 @@ import KilnNN
 /// workload and derives its throughput.
 enum KilnWorkloads {
     /// Times `bench` on `device`.
-    static func run(_ bench: BenchCase, on device: Device) -> BenchResult {
-        Device.withDefault(device) {
-            RandomGenerator.withDefault(RandomGenerator(seed: 7)) {
+    static func run(_ bench: BenchCase, on device: Device) throws -> BenchResult {
+        try Device.withDefault(device) {
+            try RandomGenerator.withDefault(RandomGenerator(seed: 7)) {
                 var result = BenchResult(name: bench.suite == "train" ? "train/\(bench.name)" : bench.name, device: device.description,
                                          dtype: bench.dtype, shape: bench.shapeText, medianMilliseconds: 0)
                 switch bench.suite {
-                case "gemm": gemm(bench, &result)
-                case "ops": op(bench, &result)
-                default: train(bench, &result, device: device)
+                case "gemm": try gemm(bench, &result)
+                case "ops": try op(bench, &result)
+                default: try train(bench, &result, device: device)
                 }
                 return result
             }
         }
     }
 
-    private static func gemm(_ bench: BenchCase, _ result: inout BenchResult) {
+    private static func gemm(_ bench: BenchCase, _ result: inout BenchResult) throws {
         let (m, k, n) = (bench.shape[0], bench.shape[1], bench.shape[2])
         let dtype = DType(rawValue: bench.dtype) ?? .float32
         let sets = (0..<2).map { _ in (Tensor.normal([m, k]).to(dtype), Tensor.normal([k, n]).to(dtype)) }
         let flops = 2.0 * Double(m) * Double(k) * Double(n)
         let budget = flops > 1e11 ? 0.0 : 1.0
-        result.medianMilliseconds = medianMilliseconds(on: Device.default, minimumRepeats: flops > 1e11 ? 2 : 3, budget: budget) { i in
+        result.medianMilliseconds = try medianMilliseconds(on: Device.default, minimumRepeats: flops > 1e11 ? 2 : 3, budget: budget) { i in
             _ = sets[i % 2].0.matmul(sets[i % 2].1)
         }
         result.throughput = (flops / result.medianMilliseconds / 1e6, "GFLOP/s")
     }
 
-    private static func op(_ bench: BenchCase, _ result: inout BenchResult) {
+    private static func op(_ bench: BenchCase, _ result: inout BenchResult) throws {
         let s = bench.shape, count = s.reduce(1, *)
         var bytes = 0.0, flops = 0.0
         let time: Double
         switch bench.name {
         case "conv2d":
             let x = (0..<2).map { _ in Tensor.normal(s) }, w = Tensor.normal([s[1], s[1], 3, 3])
-            time = medianMilliseconds(on: Device.default) { i in _ = conv2d(x[i % 2], weight: w, padding: (1, 1)) }
+            time = try medianMilliseconds(on: Device.default) { i in _ = conv2d(x[i % 2], weight: w, padding: (1, 1)) }
             flops = 2 * Double(count) * Double(s[1]) * 9
         case "embedding":
             let table = Tensor.normal([s[1], s[2]])
             let ids = (0..<3).map { j in Tensor((0..<s[0]).map { Int64(($0 * 7919 + j * 104729) % s[1]) }) }
-            time = medianMilliseconds(on: Device.default) { i in _ = embedding(ids[i % 3], weight: table) }
+            time = try medianMilliseconds(on: Device.default) { i in _ = embedding(ids[i % 3], weight: table) }
             bytes = 2 * 4 * Double(s[0] * s[2])
         case "adamw":
             let p = Tensor.normal(s), g = Tensor.normal(s), m = Tensor.zeros(s), v = Tensor.zeros(s)
             let parameters = AdamParameters(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, decoupledWeightDecay: true)
-            time = medianMilliseconds(on: Device.default) { i in
+            time = try medianMilliseconds(on: Device.default) { i in
                 FusedUpdate.adam(parameter: p, gradient: g, firstMoment: m, secondMoment: v, parameters: parameters, step: i + 1)
             }
             bytes = 7 * 4 * Double(count)
@@ -70,14 +70,14 @@ enum KilnWorkloads {
             case "layer_norm": body = { _ = layerNorm(x[$0 % 3], weight: weight, bias: bias) }; bytes = 2
             default: body = { _ = crossEntropy(logits: x[$0 % 3], targets: targets) }; bytes = 1
             }
-            time = medianMilliseconds(on: Device.default, body)
+            time = try medianMilliseconds(on: Device.default, body)
             bytes *= 4 * Double(count)
         }
         result.medianMilliseconds = time
         result.throughput = flops > 0 ? (flops / time / 1e6, "GFLOP/s") : (bytes / time / 1e6, "GB/s")
     }
 
-    /// The four training workloads, built as the issue defines them.
+    /// The training workloads: the four the issue defines, and GPT-2 small (124M parameters, context 1024).
     static func model(_ name: String, batch: Int) -> (Module, (Int) -> Tensor) {
         switch name {
         case "mlp":
@@ -98,17 +98,21 @@ enum KilnWorkloads {
             }
             return (m, { crossEntropy(logits: m(data[$0 % 3].0), targets: data[$0 % 3].1) })
         default:
-            let gpt = GPT(.init(vocabularySize: 256, contextLength: 128, dimensions: 128, layers: 4, heads: 4))
+            let configuration = name == "gpt" ? GPT.Configuration(vocabularySize: 256, contextLength: 128, dimensions: 128, layers: 4, heads: 4)
+                : GPT.Configuration(vocabularySize: 50304, contextLength: 1024, dimensions: 768, layers: 12, heads: 12)
+            let (vocabulary, context) = (configuration.vocabularySize, configuration.contextLength)
+            let gpt = GPT(configuration)
             let data = (0..<3).map { j in
-                let tokens = (0..<(batch * 129)).map { Int64(($0 * 131 + j * 7) % 256) }
-                let rows = (0..<batch).map { Array(tokens[($0 * 129)..<($0 * 129 + 129)]) }
-                return (Tensor(rows.flatMap { $0.dropLast() }, shape: [batch, 128]), Tensor(rows.flatMap { $0.dropFirst() }, shape: [batch, 128]))
+                let tokens = (0..<(batch * (context + 1))).map { Int64(($0 * 131 + j * 7) % vocabulary) }
+                let rows = (0..<batch).map { Array(tokens[($0 * (context + 1))..<(($0 + 1) * (context + 1))]) }
+                return (Tensor(rows.flatMap { $0.dropLast() }, shape: [batch, context]),
+                        Tensor(rows.flatMap { $0.dropFirst() }, shape: [batch, context]))
             }
             return (gpt, { crossEntropy(logits: gpt(data[$0 % 3].0), targets: data[$0 % 3].1) })
         }
     }
 
-    private static func train(_ bench: BenchCase, _ result: inout BenchResult, device: Device) {
+    private static func train(_ bench: BenchCase, _ result: inout BenchResult, device: Device) throws {
         let (model, loss) = model(bench.name, batch: bench.shape[0])
         let optimizer = AdamW(learningRate: 1e-3)
         func step(_ i: Int) {
@@ -117,10 +121,10 @@ enum KilnWorkloads {
             optimizer.update(model: model)
         }
         for i in 0..<2 { step(i) }
-        try? device.synchronize()
+        try device.synchronize()
         let before = device.memory
         var steps = 0
-        result.medianMilliseconds = medianMilliseconds(on: device, warmup: 0, minimumRepeats: 5, budget: 2) {
+        result.medianMilliseconds = try medianMilliseconds(on: device, warmup: 0, minimumRepeats: 5, budget: 2) {
             step($0)
             steps += 1
         }
@@ -128,6 +132,7 @@ enum KilnWorkloads {
         result.extra["allocations_per_step"] = Double(after.allocations - before.allocations) / Double(steps)
         result.extra["system_allocations_per_step"] = Double(after.systemAllocations - before.systemAllocations) / Double(steps)
         result.extra["reserved_mb"] = Double(after.reserved) / 1e6
+        if bench.name == "gpt2" { result.extra["tokens_per_second"] = Double(bench.shape[0] * 1024) / result.medianMilliseconds * 1e3 }
     }
 }
 

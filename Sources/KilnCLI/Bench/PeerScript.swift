@@ -24,6 +24,9 @@ try:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("torch has no CUDA device")
     dev = torch.device(device)
+    # Kiln's float32 products are IEEE float32 unless asked otherwise: compare like with like.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 except Exception as e:
     torch = None
     out["missing"]["torch"] = f"torch not importable: {e}"
@@ -112,25 +115,27 @@ def train_torch(name, batch):
                  torch.arange(batch, device=dev) % 2) for j in range(3)]
         loss = lambda i: F.cross_entropy(head(lstm(emb(data[i % 3][0]))[1][0][0]), data[i % 3][1])
     else:
+        # gpt: bytes, context 128, width 128, 4 blocks of 4 heads; gpt2: GPT-2 small (124M), context 1024.
+        vocab, context, width, layers, heads = (256, 128, 128, 4, 4) if name == "gpt" else (50304, 1024, 768, 12, 12)
         class Block(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.ln1, self.ln2 = nn.LayerNorm(128), nn.LayerNorm(128)
-                self.qkv, self.proj = nn.Linear(128, 384), nn.Linear(128, 128)
-                self.fc, self.out = nn.Linear(128, 512), nn.Linear(512, 128)
+                self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+                self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+                self.fc, self.out = nn.Linear(width, 4 * width), nn.Linear(4 * width, width)
             def forward(self, x):
                 B, T, C = x.shape
-                q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, 4, 32).permute(2, 0, 3, 1, 4)
-                a = (q @ k.transpose(-2, -1)) / 32 ** 0.5
+                q, k, v = self.qkv(self.ln1(x)).view(B, T, 3, heads, C // heads).permute(2, 0, 3, 1, 4)
+                a = (q @ k.transpose(-2, -1)) / (C // heads) ** 0.5
                 a = a.masked_fill(torch.ones(T, T, device=x.device, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
                 x = x + self.proj((a @ v).transpose(1, 2).reshape(B, T, C))
                 return x + self.out(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
         class GPT(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.wte, self.wpe = nn.Embedding(256, 128), nn.Embedding(128, 128)
-                self.blocks = nn.ModuleList([Block() for _ in range(4)])
-                self.ln_f, self.head = nn.LayerNorm(128), nn.Linear(128, 256, bias=False)
+                self.wte, self.wpe = nn.Embedding(vocab, width), nn.Embedding(context, width)
+                self.blocks = nn.ModuleList([Block() for _ in range(layers)])
+                self.ln_f, self.head = nn.LayerNorm(width), nn.Linear(width, vocab, bias=False)
             def forward(self, t):
                 h = self.wte(t) + self.wpe(torch.arange(t.shape[1], device=t.device))
                 for b in self.blocks:
@@ -139,9 +144,9 @@ def train_torch(name, batch):
         model = GPT().to(dev)
         data = []
         for j in range(3):
-            tokens = torch.tensor([(r * 131 + j * 7) % 256 for r in range(batch * 129)], device=dev).view(batch, 129)
+            tokens = torch.tensor([(r * 131 + j * 7) % vocab for r in range(batch * (context + 1))], device=dev).view(batch, context + 1)
             data.append((tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()))
-        loss = lambda i: F.cross_entropy(model(data[i % 3][0]).reshape(-1, 256), data[i % 3][1].reshape(-1))
+        loss = lambda i: F.cross_entropy(model(data[i % 3][0]).reshape(-1, vocab), data[i % 3][1].reshape(-1))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     def step(i):
         opt.zero_grad(set_to_none=True)
