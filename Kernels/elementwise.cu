@@ -88,31 +88,71 @@ extern "C" __global__ void kiln_fill(KilnIter it, void *out, int outType, double
     }
 }
 
+/// Copies with the values converted through compute type `C`.
+template <typename C> __device__ void copy_via(const KilnIter &it, const void *source, int sourceType, void *out, int outType) {
+    struct Item {
+        C value;
+        i64 at;
+    };
+    unrolled_grid_stride<Item>(
+        it.count,
+        [&](i64 i) {
+            i64 o[KILN_MAX_OPERANDS];
+            offsets_at(it, i, o);
+            return Item{load<C>(source, sourceType, o[1]), o[0]};
+        },
+        [&](Item item) { store<C>(out, outType, item.at, item.value); });
+}
+
 /// Operands: 0 `out`, 1 `source`. Integers copy exactly; anything touching float64 or a 32/64-bit integer
 /// source goes through double; the rest through float.
 extern "C" __global__ void kiln_copy(KilnIter it, const void *source, int sourceType, void *out, int outType) {
-    int via = (domain_of(sourceType) == 2 && domain_of(outType) == 2) ? 2
-              : (sourceType == KILN_F64 || outType == KILN_F64 || sourceType == KILN_I64 || sourceType == KILN_I32) ? 1
-                                                                                                                  : 0;
-    i64 o[KILN_MAX_OPERANDS];
-    GRID_STRIDE(i, it.count) {
-        offsets_at(it, i, o);
-        if (via == 0) store<float>(out, outType, o[0], load<float>(source, sourceType, o[1]));
-        else if (via == 1) store<double>(out, outType, o[0], load<double>(source, sourceType, o[1]));
-        else store<i64>(out, outType, o[0], load<i64>(source, sourceType, o[1]));
-    }
+    if (domain_of(sourceType) == 2 && domain_of(outType) == 2) copy_via<i64>(it, source, sourceType, out, outType);
+    else if (sourceType == KILN_F64 || outType == KILN_F64 || sourceType == KILN_I64 || sourceType == KILN_I32)
+        copy_via<double>(it, source, sourceType, out, outType);
+    else copy_via<float>(it, source, sourceType, out, outType);
+}
+
+/// `f(x)` elementwise in compute type `C`, `f` taking the operand value.
+template <typename C, typename Function>
+__device__ void unary_via(const KilnIter &it, const void *x, void *out, int type, Function f) {
+    struct Item {
+        C x;
+        i64 at;
+    };
+    unrolled_grid_stride<Item>(
+        it.count,
+        [&](i64 i) {
+            i64 o[KILN_MAX_OPERANDS];
+            offsets_at(it, i, o);
+            return Item{load<C>(x, type, o[1]), o[0]};
+        },
+        [&](Item item) { store<C>(out, type, item.at, f(item.x)); });
 }
 
 /// Operands: 0 `out`, 1 `x`; both of dtype `type`.
 extern "C" __global__ void kiln_unary(KilnIter it, int op, const void *x, void *out, int type) {
     int domain = domain_of(type);
-    i64 o[KILN_MAX_OPERANDS];
-    GRID_STRIDE(i, it.count) {
-        offsets_at(it, i, o);
-        if (domain == 0) store<float>(out, type, o[0], unary_float<float>(op, load<float>(x, type, o[1])));
-        else if (domain == 1) store<double>(out, type, o[0], unary_float<double>(op, load<double>(x, type, o[1])));
-        else store<i64>(out, type, o[0], unary_integer(op, load<i64>(x, type, o[1])));
-    }
+    if (domain == 0) unary_via<float>(it, x, out, type, [=](float a) { return unary_float<float>(op, a); });
+    else if (domain == 1) unary_via<double>(it, x, out, type, [=](double a) { return unary_float<double>(op, a); });
+    else unary_via<i64>(it, x, out, type, [=](i64 a) { return unary_integer(op, a); });
+}
+
+/// `f(a, b)` elementwise in compute type `C` over operands 1 and 2 of the walk (operand 0 `out`).
+template <typename C, typename Function>
+__device__ void binary_via(const KilnIter &it, const void *a, const void *b, void *out, int type, Function f) {
+    struct Item {
+        C a, b;
+        i64 at;
+    };
+    unrolled_grid_stride<Item>(
+        it.count,
+        [&](i64 i) {
+            i64 o[KILN_MAX_OPERANDS];
+            offsets_at(it, i, o);
+            return Item{load<C>(a, type, o[1]), load<C>(b, type, o[2]), o[0]};
+        },
+        [&](Item item) { store<C>(out, type, item.at, f(item.a, item.b)); });
 }
 
 /// `g · op′` for an activation (UnaryOp.fusedBackward); `s` is the op's output for sigmoid and tanh, else its
@@ -139,32 +179,17 @@ template <typename F> __device__ F unary_backward(int op, F s, F g) {
 /// Operands: 0 `out`, 1 `saved`, 2 `gradient`; all of floating dtype `type`.
 extern "C" __global__ void kiln_unary_backward(KilnIter it, int op, const void *saved, const void *gradient, void *out,
                                                int type) {
-    int domain = domain_of(type);
-    i64 o[KILN_MAX_OPERANDS];
-    GRID_STRIDE(i, it.count) {
-        offsets_at(it, i, o);
-        if (domain == 1)
-            store<double>(out, type, o[0],
-                          unary_backward<double>(op, load<double>(saved, type, o[1]), load<double>(gradient, type, o[2])));
-        else
-            store<float>(out, type, o[0],
-                         unary_backward<float>(op, load<float>(saved, type, o[1]), load<float>(gradient, type, o[2])));
-    }
+    if (domain_of(type) == 1)
+        binary_via<double>(it, saved, gradient, out, type, [=](double s, double g) { return unary_backward<double>(op, s, g); });
+    else binary_via<float>(it, saved, gradient, out, type, [=](float s, float g) { return unary_backward<float>(op, s, g); });
 }
 
 /// Operands: 0 `out`, 1 `a`, 2 `b`; all of dtype `type`.
 extern "C" __global__ void kiln_binary(KilnIter it, int op, const void *a, const void *b, void *out, int type) {
     int domain = domain_of(type);
-    i64 o[KILN_MAX_OPERANDS];
-    GRID_STRIDE(i, it.count) {
-        offsets_at(it, i, o);
-        if (domain == 0)
-            store<float>(out, type, o[0], binary_float<float>(op, load<float>(a, type, o[1]), load<float>(b, type, o[2])));
-        else if (domain == 1)
-            store<double>(out, type, o[0],
-                          binary_float<double>(op, load<double>(a, type, o[1]), load<double>(b, type, o[2])));
-        else store<i64>(out, type, o[0], binary_integer(op, load<i64>(a, type, o[1]), load<i64>(b, type, o[2])));
-    }
+    if (domain == 0) binary_via<float>(it, a, b, out, type, [=](float x, float y) { return binary_float<float>(op, x, y); });
+    else if (domain == 1) binary_via<double>(it, a, b, out, type, [=](double x, double y) { return binary_float<double>(op, x, y); });
+    else binary_via<i64>(it, a, b, out, type, [=](i64 x, i64 y) { return binary_integer(op, x, y); });
 }
 
 /// Operands: 0 `out` (bool), 1 `a`, 2 `b` (dtype `type`).

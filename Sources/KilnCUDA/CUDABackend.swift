@@ -11,7 +11,10 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     let memory: CUDAMemory
     let blas: CUDABLAS
     /// Three `int64` words the index-checking kernels report a bad index through (see `KilnFaultSite`).
-    let faultWord: CUDABuffer
+    private let faultWord: CUDABuffer
+    /// Whether a kernel that can write the fault word was enqueued since `synchronize()` last read it: only then
+    /// does a synchronisation pay for reading it back.
+    private let faultWordArmed = Atomic<Bool>(false)
     private let tensorFloat32 = Atomic<Bool>(ProcessInfo.processInfo.environment["KILN_CUDA_TF32"] == "1")
 
     private static let opened = Mutex<[Int: Result<CUDABackend, KilnError>]>([:])
@@ -79,6 +82,7 @@ public final class CUDABackend: Backend, @unchecked Sendable {
     /// index an op met), naming the op.
     public func synchronize() throws {
         try context.synchronize("synchronize")
+        guard faultWordArmed.exchange(false, ordering: .acquiringAndReleasing) else { return }
         var words = [Int64](repeating: 0, count: 3)
         try words.withUnsafeMutableBytes { raw in
             try CUDAStatus.check(kiln_cuMemcpyDtoHAsync(raw.baseAddress, faultWord.address, 24, context.stream),
@@ -89,6 +93,12 @@ public final class CUDABackend: Backend, @unchecked Sendable {
         try CUDAStatus.check(kiln_cuMemsetD8Async(faultWord.address, 0, 24, context.stream), "cuMemsetD8Async", device: context.label)
         throw KilnError.deviceFailure(device: context.label, operation: Self.faultSite(words[0]),
                                       detail: "index \(words[1]) is out of range for an axis of extent \(words[2])")
+    }
+
+    /// The fault word's address, for a kernel that validates indices; `synchronize()` then reads the word.
+    var faultWordAddress: UInt64 {
+        faultWordArmed.store(true, ordering: .releasing)
+        return faultWord.address
     }
 
     /// The op a fault site code stands for.

@@ -120,7 +120,7 @@ extension CUDABackend {
         arguments.append(Int32(options.ignoreIndex == nil ? 0 : 1)); arguments.append(Int64(options.ignoreIndex ?? 0))
         arguments.append(options.labelSmoothing)
         arguments.append(gradient.address); arguments.append(gradient.matrix)
-        arguments.append(out.address); arguments.append(out.matrix); arguments.append(faultWord.address)
+        arguments.append(out.address); arguments.append(out.matrix); arguments.append(faultWordAddress)
         launchRows("kiln_cross_entropy", op: gradient == nil ? "crossEntropy" : "crossEntropyBackward",
                    rows: rows, length: classes, arguments)
     }

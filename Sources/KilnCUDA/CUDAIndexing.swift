@@ -58,7 +58,7 @@ extension CUDABackend {
             } else {
                 $0.append(walked.address); $0.append(addressed.address)
             }
-            $0.append(walked.code); $0.append(faultWord.address); $0.append(Int32(site.rawValue))
+            $0.append(walked.code); $0.append(faultWordAddress); $0.append(Int32(site.rawValue))
         }
     }
 }

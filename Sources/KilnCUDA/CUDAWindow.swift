@@ -73,7 +73,7 @@ extension CUDABackend {
         launchWindow("kiln_pool_backward", op: name, count: out.count, geometry) {
             $0.append(Int32(kind == .max ? 1 : 0)); $0.append(gradient.address); $0.append(gradient.image)
             $0.append(indices.address); $0.append(indices?.code ?? 0); $0.append(indices?.image ?? KilnImage())
-            $0.append(out.address); $0.append(out.image); $0.append(out.code); $0.append(faultWord.address)
+            $0.append(out.address); $0.append(out.image); $0.append(out.code); $0.append(faultWordAddress)
         }
     }
 }

@@ -21,10 +21,13 @@ public struct KernelArguments {
     /// copies each parameter by the size the kernel declares, so no buffer size has to match the kernel's
     /// (a packed buffer of the wrong size is refused with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES).
     func withParameterPointers<R>(_ body: (UnsafeMutablePointer<UnsafeMutableRawPointer?>) -> R) -> R {
-        var storage = bytes
-        return storage.withUnsafeMutableBytes { raw in
-            var pointers = offsets.map { Optional(raw.baseAddress! + $0) }
-            return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+        bytes.withUnsafeBytes { raw in
+            // The driver only reads through these pointers.
+            let base = UnsafeMutableRawPointer(mutating: raw.baseAddress!)
+            return withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer?.self, capacity: offsets.count) { pointers in
+                for (k, offset) in offsets.enumerated() { pointers[k] = base + offset }
+                return body(pointers.baseAddress!)
+            }
         }
     }
 }
