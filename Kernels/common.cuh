@@ -95,6 +95,20 @@ __device__ __forceinline__ void offsets_at(const KilnIter &it, i64 linear, i64 *
     }
 #pragma unroll
     for (int k = 0; k < KILN_MAX_OPERANDS; ++k) offsets[k] = it.offset[k];
+    if (it.count <= 0x7FFFFFFF) {
+        // Every index fits 31 bits: divide by each extent with the host's multiplier, not a division routine.
+        unsigned rest = (unsigned)linear;
+#pragma unroll
+        for (int d = 0; d < KILN_MAX_RANK; ++d) {
+            if (d >= it.rank) break;
+            unsigned quotient = d + 1 == it.rank ? 0 : (__umulhi(rest, it.magic[d]) + rest) >> it.shift[d];
+            unsigned index = rest - quotient * (unsigned)it.shape[d];
+            rest = quotient;
+#pragma unroll
+            for (int k = 0; k < KILN_MAX_OPERANDS; ++k) offsets[k] += (i64)index * it.strides[k][d];
+        }
+        return;
+    }
 #pragma unroll
     for (int d = 0; d < KILN_MAX_RANK; ++d) {
         if (d >= it.rank) break;

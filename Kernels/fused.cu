@@ -95,17 +95,15 @@ extern "C" __global__ void kiln_layer_norm_parameter_gradients(i64 rows, i64 n, 
     }
 }
 
-/// Sums each column's `parts` partial pairs in order (the result does not depend on scheduling) into
-/// `dweight` and `dbias`; either may be null.
+/// Sums each column's `parts` (at most 32) partial pairs into `dweight` and `dbias` (either may be null), one
+/// warp per column, lane k holding part k: a fixed shuffle tree, so the result does not depend on scheduling.
 extern "C" __global__ void kiln_layer_norm_parameter_combine(i64 n, int type, i64 parts, const double2 *partials,
                                                              void *dweight, KilnMatrix dwv, void *dbias, KilnMatrix dbv) {
-    GRID_STRIDE(c, n) {
-        double dw = 0, db = 0;
-        for (i64 part = 0; part < parts; ++part) {
-            double2 p = partials[part * n + c];
-            dw += p.x;
-            db += p.y;
-        }
+    GRID_STRIDE(i, n * 32) {
+        i64 c = i / 32, lane = i % 32;
+        double2 p = lane < parts ? partials[lane * n + c] : make_double2(0, 0);
+        double dw = warp_reduce(p.x, Add()), db = warp_reduce(p.y, Add());
+        if (lane != 0) continue;
         if (dweight) store<double>(dweight, type, dwv.offset + c * dwv.column, dw);
         if (dbias) store<double>(dbias, type, dbv.offset + c * dbv.column, db);
     }

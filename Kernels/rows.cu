@@ -21,10 +21,21 @@ __device__ Partial reduce_span(const KilnIter &reduced, i64 base, i64 begin, i64
         }
         return {block_reduce(best, extreme, identity), 0, 0};
     }
+    // Four loads in flight per thread before any is added (a load-then-add loop waits for each in turn).
     double total = 0;
-    for (i64 j = begin + threadIdx.x; j < end; j += blockDim.x) {
-        offsets_at(reduced, j, at);
-        total += load<double>(x, xType, base + at[0]);
+    for (i64 first = begin + threadIdx.x; first < end; first += KILN_UNROLL * blockDim.x) {
+        double values[KILN_UNROLL];
+#pragma unroll
+        for (int u = 0; u < KILN_UNROLL; ++u) {
+            i64 j = first + u * (i64)blockDim.x;
+            values[u] = 0;
+            if (j < end) {
+                offsets_at(reduced, j, at);
+                values[u] = load<double>(x, xType, base + at[0]);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < KILN_UNROLL; ++u) total += values[u];
     }
     total = block_reduce(total, Add(), 0.0);
     if (op != KILN_VARIANCE) return {total, 0, 0};

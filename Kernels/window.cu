@@ -6,18 +6,24 @@
 #define IMAGE(v, b, c, y, x) ((v).offset + (b) * (v).strides[0] + (c) * (v).strides[1] + (y) * (v).strides[2] + (x) * (v).strides[3])
 #define COLUMNS(v, b, r, p) ((v).offset + (b) * (v).strides[0] + (r) * (v).strides[1] + (p) * (v).strides[2])
 
-/// `columns[b, (c·kh + ky)·kw + kx, oy·ow + ox] = x[b, c, y, x]`, zero outside the image.
+/// `columns[b, (c·kh + ky)·kw + kx, oy·ow + ox] = x[b, c, y, x]`, zero outside the image. One block per column
+/// row (image `b`, row `(c·kh + ky)·kw + kx`), its threads along the positions: the row's indices are worked
+/// out once, and each position costs one 32-bit division.
 extern "C" __global__ void kiln_im2col(KilnWindow g, const void *x, KilnImage xv, void *columns, KilnImage cv, int type) {
-    i64 plane = g.outputHeight * g.outputWidth, taps = g.kernelHeight * g.kernelWidth;
-    GRID_STRIDE(i, g.batch * g.channels * taps * plane) {
-        i64 p = i % plane, rowIndex = (i / plane) % (g.channels * taps), b = i / plane / (g.channels * taps);
-        i64 c = rowIndex / taps, ky = (rowIndex % taps) / g.kernelWidth, kx = rowIndex % g.kernelWidth;
-        i64 y = (p / g.outputWidth) * g.strideHeight - g.paddingHeight + ky * g.dilationHeight;
-        i64 xx = (p % g.outputWidth) * g.strideWidth - g.paddingWidth + kx * g.dilationWidth;
-        bool inside = y >= 0 && y < g.height && xx >= 0 && xx < g.width;
-        i64 to = COLUMNS(cv, b, rowIndex, p);
-        if (type == KILN_F64) store<double>(columns, type, to, inside ? load<double>(x, type, IMAGE(xv, b, c, y, xx)) : 0.0);
-        else store<float>(columns, type, to, inside ? load<float>(x, type, IMAGE(xv, b, c, y, xx)) : 0.0f);
+    i64 taps = g.kernelHeight * g.kernelWidth, rows = g.channels * taps;
+    unsigned plane = (unsigned)(g.outputHeight * g.outputWidth), width = (unsigned)g.outputWidth;
+    for (i64 line = blockIdx.x; line < g.batch * rows; line += gridDim.x) {
+        i64 b = line / rows, rowIndex = line % rows, c = rowIndex / taps;
+        i64 ky = (rowIndex % taps) / g.kernelWidth, kx = rowIndex % g.kernelWidth;
+        i64 top = ky * g.dilationHeight - g.paddingHeight, left = kx * g.dilationWidth - g.paddingWidth;
+        for (unsigned p = threadIdx.x; p < plane; p += blockDim.x) {
+            unsigned oy = p / width, ox = p - oy * width;
+            i64 y = oy * g.strideHeight + top, xx = ox * g.strideWidth + left;
+            bool inside = y >= 0 && y < g.height && xx >= 0 && xx < g.width;
+            i64 to = COLUMNS(cv, b, rowIndex, (i64)p);
+            if (type == KILN_F64) store<double>(columns, type, to, inside ? load<double>(x, type, IMAGE(xv, b, c, y, xx)) : 0.0);
+            else store<float>(columns, type, to, inside ? load<float>(x, type, IMAGE(xv, b, c, y, xx)) : 0.0f);
+        }
     }
 }
 
@@ -25,11 +31,14 @@ extern "C" __global__ void kiln_im2col(KilnWindow g, const void *x, KilnImage xv
 template <typename Body> __device__ __forceinline__ void windows_covering(const KilnWindow &g, i64 y, i64 x, Body body) {
     for (i64 ky = 0; ky < g.kernelHeight; ++ky) {
         i64 sy = y + g.paddingHeight - ky * g.dilationHeight;
-        if (sy < 0 || sy % g.strideHeight != 0 || sy / g.strideHeight >= g.outputHeight) continue;
+        if (sy < 0 || (g.strideHeight != 1 && sy % g.strideHeight != 0)) continue;
+        i64 oy = g.strideHeight == 1 ? sy : sy / g.strideHeight;
+        if (oy >= g.outputHeight) continue;
         for (i64 kx = 0; kx < g.kernelWidth; ++kx) {
             i64 sx = x + g.paddingWidth - kx * g.dilationWidth;
-            if (sx < 0 || sx % g.strideWidth != 0 || sx / g.strideWidth >= g.outputWidth) continue;
-            body(ky, kx, sy / g.strideHeight, sx / g.strideWidth);
+            if (sx < 0 || (g.strideWidth != 1 && sx % g.strideWidth != 0)) continue;
+            i64 ox = g.strideWidth == 1 ? sx : sx / g.strideWidth;
+            if (ox < g.outputWidth) body(ky, kx, oy, ox);
         }
     }
 }

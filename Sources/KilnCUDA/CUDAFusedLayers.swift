@@ -80,8 +80,9 @@ extension CUDABackend {
         parameters.append(gradWeight.address); parameters.append(gradWeight.matrix)
         parameters.append(gradBias.address); parameters.append(gradBias.matrix)
         // One thread per column would leave a GPU nearly idle for a few hundred columns: split the rows into
-        // parts of at least 16 until about 2048 threads per multiprocessor run, and sum the parts after.
-        let parts = max(1, min((context.multiprocessors * 2048 + n - 1) / max(n, 1), rows / 16))
+        // up to 32 parts of at least 16 rows, towards 2048 threads per multiprocessor, and sum the parts after
+        // (one warp per column).
+        let parts = max(1, min((context.multiprocessors * 2048 + n - 1) / max(n, 1), rows / 16, 32))
         let partials = parts > 1 ? scratch(byteCount: parts * n * 16, op: "layerNormBackward") : nil
         if parts > 1 && partials == nil { return }
         parameters.append(Int64(parts)); parameters.append(partials?.address ?? 0)
@@ -91,7 +92,7 @@ extension CUDABackend {
         var combine = KernelArguments()
         combine.append(Int64(n)); combine.append(x.code); combine.append(Int64(parts)); combine.append(partials.address)
         combine.append(gradWeight.address); combine.append(gradWeight.matrix); combine.append(gradBias.address); combine.append(gradBias.matrix)
-        let (combineGrid, combineBlock) = context.elementwiseConfiguration(count: n)
+        let (combineGrid, combineBlock) = context.elementwiseConfiguration(count: n * 32)
         context.launch("kiln_layer_norm_parameter_combine", op: "layerNormBackward", grid: combineGrid, block: combineBlock, arguments: combine)
     }
 

@@ -23,13 +23,16 @@ extension BufferView {
 }
 
 extension CUDABackend {
-    /// Launches a window kernel over `count` threads with the geometry first among its arguments.
-    private func launchWindow(_ kernel: String, op: String, count: Int, _ geometry: Window2d, _ build: (inout KernelArguments) -> Void) {
+    /// Launches a window kernel over `count` threads, or with `rows`, one block per row of `length`
+    /// elements, with the geometry first among its arguments.
+    private func launchWindow(_ kernel: String, op: String, count: Int, rows: (count: Int, length: Int)? = nil, _ geometry: Window2d,
+                              _ build: (inout KernelArguments) -> Void) {
         guard count > 0 else { return }
         var arguments = KernelArguments()
         arguments.append(geometry.kernelWindow)
         build(&arguments)
-        let (grid, block) = context.elementwiseConfiguration(count: count)
+        let (grid, block) = rows.map { context.rowConfiguration(rows: $0.count, length: $0.length) }
+            ?? context.elementwiseConfiguration(count: count)
         context.launch(kernel, op: op, grid: grid, block: block, arguments: arguments)
     }
 
@@ -37,7 +40,8 @@ extension CUDABackend {
     public func im2col(_ x: BufferView, geometry: Window2d, out: BufferView) {
         require(x.shape == geometry.inputShape && out.shape == geometry.columnsShape && x.dtype == out.dtype,
                 "im2col: \(x.shape) -> \(out.shape) for \(geometry)")
-        launchWindow("kiln_im2col", op: "im2col", count: out.count, geometry) {
+        let positions = geometry.outputHeight * geometry.outputWidth
+        launchWindow("kiln_im2col", op: "im2col", count: out.count, rows: (out.count / max(positions, 1), positions), geometry) {
             $0.append(x.address); $0.append(x.image); $0.append(out.address); $0.append(out.image); $0.append(out.code)
         }
     }

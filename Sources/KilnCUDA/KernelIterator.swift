@@ -68,7 +68,23 @@ public struct KernelIterator {
                 for (d, stride) in operand.reversed().enumerated() { p[k * rank + d] = Int64(stride) }
             }
         }
+        withUnsafeMutableBytes(of: &it.magic) { magics in
+            withUnsafeMutableBytes(of: &it.shift) { shifts in
+                for (d, extent) in shape.reversed().enumerated() where extent < 1 << 31 {
+                    (magics.bindMemory(to: UInt32.self)[d], shifts.bindMemory(to: UInt32.self)[d]) = Self.divider(extent)
+                }
+            }
+        }
         return it
+    }
+
+    /// The multiplier and shift that divide any n < 2³¹ by `divisor` (1 ≤ divisor < 2³¹) as
+    /// `(umulhi(n, magic) + n) >> shift` (Granlund and Montgomery's round-up method).
+    public static func divider(_ divisor: Int) -> (magic: UInt32, shift: UInt32) {
+        var shift = 0
+        while 1 << shift < divisor { shift += 1 }
+        let magic = (UInt64(1) << 32) * UInt64((1 << shift) - divisor) / UInt64(divisor) + 1
+        return (UInt32(truncatingIfNeeded: magic), UInt32(shift))
     }
 }
 

@@ -38,6 +38,20 @@ import KilnCUDA
         #expect(descriptor.strides.1.0 == 4 && descriptor.strides.1.1 == 1)
     }
 
+    /// The kernels' multiply-and-shift division, as the device computes it in 32 bits, against `/`.
+    @Test(arguments: [1, 2, 3, 7, 28, 56, 128, 3136, 50304, 1 << 20 | 1, (1 << 30) - 1, 1 << 30, (1 << 31) - 1])
+    func dividerMatchesDivision(_ divisor: Int) {
+        let (magic, shift) = KernelIterator.divider(divisor)
+        var generator = SystemRandomNumberGenerator()
+        let samples = [0, 1, divisor - 1, divisor, divisor + 1, 2 * divisor - 1, (1 << 31) - 1, (1 << 31) - 2]
+            + (0..<2000).map { _ in Int.random(in: 0..<(1 << 31), using: &generator) }
+        for n in samples where n >= 0 && n < 1 << 31 {
+            let high = UInt32((UInt64(n) * UInt64(magic)) >> 32)
+            let quotient = (high &+ UInt32(n)) >> shift
+            #expect(Int(quotient) == n / divisor, "\(n) / \(divisor)")
+        }
+    }
+
     @Test func argumentsFollowCAlignment() {
         var arguments = KernelArguments()
         arguments.append(Int32(7))
@@ -48,7 +62,7 @@ import KilnCUDA
         #expect(arguments.bytes.count == 32 && arguments.offsets == [0, 8, 16, 24])
         #expect(arguments.bytes[8] == 0x22 && arguments.bytes[16] == 3)
         #expect(arguments.bytes[24...].elementsEqual(withUnsafeBytes(of: 2.5) { Array($0) }))
-        #expect(MemoryLayout<KilnIter>.size == 368 && MemoryLayout<KilnAdam>.size == 80)
+        #expect(MemoryLayout<KilnIter>.size == 432 && MemoryLayout<KilnAdam>.size == 80)
     }
 
     /// Runs a plan the way cuBLAS defines `cublasGemmStridedBatchedEx` (column-major, op flags, leading

@@ -33,7 +33,9 @@ enum KilnFaultSite { KILN_FAULT_NONE, KILN_FAULT_INDEX_SELECT, KILN_FAULT_INDEX_
                      KILN_FAULT_SCATTER_ADD, KILN_FAULT_CROSS_ENTROPY, KILN_FAULT_MAX_POOL_BACKWARD };
 
 /// Up to four operands walked together over one shape in its row-major order. Dimensions are stored innermost
-/// first (`shape[0]` is the fastest-moving axis); offsets and strides count elements.
+/// first (`shape[0]` is the fastest-moving axis); offsets and strides count elements. `magic` and `shift` divide
+/// by each extent with a multiply (`(umulhi(n, magic) + n) >> shift` for n < 2³¹), the host having worked
+/// them out once.
 typedef struct {
     int64_t count;
     int32_t rank;
@@ -41,6 +43,8 @@ typedef struct {
     int64_t shape[KILN_MAX_RANK];
     int64_t offset[KILN_MAX_OPERANDS];
     int64_t strides[KILN_MAX_OPERANDS][KILN_MAX_RANK];
+    uint32_t magic[KILN_MAX_RANK];
+    uint32_t shift[KILN_MAX_RANK];
 } KilnIter;
 
 /// A 2-D (or, with `row` unused, 1-D) strided view, in elements.
