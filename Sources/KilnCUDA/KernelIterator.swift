@@ -70,7 +70,7 @@ public struct KernelIterator {
         }
         withUnsafeMutableBytes(of: &it.magic) { magics in
             withUnsafeMutableBytes(of: &it.shift) { shifts in
-                for (d, extent) in shape.reversed().enumerated() where extent < 1 << 31 {
+                for (d, extent) in shape.reversed().enumerated() where extent >= 1 && extent < 1 << 31 {
                     (magics.bindMemory(to: UInt32.self)[d], shifts.bindMemory(to: UInt32.self)[d]) = Self.divider(extent)
                 }
             }

@@ -36,6 +36,8 @@ import KilnCUDA
         #expect(descriptor.rank == 2 && descriptor.count == 24 && descriptor.operands == 2)
         #expect(descriptor.shape.0 == 6 && descriptor.shape.1 == 4)
         #expect(descriptor.strides.1.0 == 4 && descriptor.strides.1.1 == 1)
+        // An empty walk (a reduction over nothing) still makes a descriptor: no divider for extent 0.
+        #expect(KernelIterator(shape: [0, 3], strides: [[3, 1]], offsets: [0]).descriptor.count == 0)
     }
 
     /// The kernels' multiply-and-shift division, as the device computes it in 32 bits, against `/`.
