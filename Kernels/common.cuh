@@ -120,6 +120,10 @@ __device__ __forceinline__ void offsets_at(const KilnIter &it, i64 linear, i64 *
     }
 }
 
+/// The elementwise kernels' launch shape (`elementwiseConfiguration`: 256 threads) and at least four blocks per
+/// multiprocessor: at most 64 registers a thread, so that enough loads stay in flight.
+#define KILN_ELEMENTWISE_BOUNDS __launch_bounds__(256, 4)
+
 /// Elements each thread loads before it stores any in `unrolled_grid_stride`.
 #define KILN_UNROLL 4
 

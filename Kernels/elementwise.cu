@@ -106,7 +106,7 @@ template <typename C> __device__ void copy_via(const KilnIter &it, const void *s
 
 /// Operands: 0 `out`, 1 `source`. Integers copy exactly; anything touching float64 or a 32/64-bit integer
 /// source goes through double; the rest through float.
-extern "C" __global__ void kiln_copy(KilnIter it, const void *source, int sourceType, void *out, int outType) {
+extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_copy(KilnIter it, const void *source, int sourceType, void *out, int outType) {
     if (domain_of(sourceType) == 2 && domain_of(outType) == 2) copy_via<i64>(it, source, sourceType, out, outType);
     else if (sourceType == KILN_F64 || outType == KILN_F64 || sourceType == KILN_I64 || sourceType == KILN_I32)
         copy_via<double>(it, source, sourceType, out, outType);
@@ -131,7 +131,7 @@ __device__ void unary_via(const KilnIter &it, const void *x, void *out, int type
 }
 
 /// Operands: 0 `out`, 1 `x`; both of dtype `type`.
-extern "C" __global__ void kiln_unary(KilnIter it, int op, const void *x, void *out, int type) {
+extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_unary(KilnIter it, int op, const void *x, void *out, int type) {
     int domain = domain_of(type);
     if (domain == 0) unary_via<float>(it, x, out, type, [=](float a) { return unary_float<float>(op, a); });
     else if (domain == 1) unary_via<double>(it, x, out, type, [=](double a) { return unary_float<double>(op, a); });
@@ -177,7 +177,7 @@ template <typename F> __device__ F unary_backward(int op, F s, F g) {
 }
 
 /// Operands: 0 `out`, 1 `saved`, 2 `gradient`; all of floating dtype `type`.
-extern "C" __global__ void kiln_unary_backward(KilnIter it, int op, const void *saved, const void *gradient, void *out,
+extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_unary_backward(KilnIter it, int op, const void *saved, const void *gradient, void *out,
                                                int type) {
     if (domain_of(type) == 1)
         binary_via<double>(it, saved, gradient, out, type, [=](double s, double g) { return unary_backward<double>(op, s, g); });
@@ -185,7 +185,7 @@ extern "C" __global__ void kiln_unary_backward(KilnIter it, int op, const void *
 }
 
 /// Operands: 0 `out`, 1 `a`, 2 `b`; all of dtype `type`.
-extern "C" __global__ void kiln_binary(KilnIter it, int op, const void *a, const void *b, void *out, int type) {
+extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_binary(KilnIter it, int op, const void *a, const void *b, void *out, int type) {
     int domain = domain_of(type);
     if (domain == 0) binary_via<float>(it, a, b, out, type, [=](float x, float y) { return binary_float<float>(op, x, y); });
     else if (domain == 1) binary_via<double>(it, a, b, out, type, [=](double x, double y) { return binary_float<double>(op, x, y); });

@@ -146,7 +146,7 @@ import KilnCUDA
         var defined: Set<String> = []
         for file in sources {
             let text = try String(contentsOfFile: Self.kernelsFolder + "/" + file, encoding: .utf8)
-            for match in text.matches(of: /__global__ void (kiln_\w+)/) { defined.insert(String(match.1)) }
+            for match in text.matches(of: /__global__ void (?:[A-Z_]+ )?(kiln_\w+)/) { defined.insert(String(match.1)) }
         }
         #expect(defined == Set(launched))
         #expect(names == defined, "the embedded PTX is stale: rebuild it with CMakeLists.txt")
