@@ -124,6 +124,10 @@ __device__ __forceinline__ void offsets_at(const KilnIter &it, i64 linear, i64 *
 /// multiprocessor: at most 64 registers a thread, so that enough loads stay in flight.
 #define KILN_ELEMENTWISE_BOUNDS __launch_bounds__(256, 4)
 
+/// One-block-per-row kernels (`rowConfiguration`: up to 512 threads): registers capped so that such a block
+/// always launches.
+#define KILN_ROW_BOUNDS __launch_bounds__(512)
+
 /// Elements each thread loads before it stores any in `unrolled_grid_stride`.
 #define KILN_UNROLL 4
 

@@ -17,7 +17,7 @@ __device__ __forceinline__ void layer_norm_store(double value, i64 r, i64 i, int
 /// `out = (x - mean)·rstd·weight + bias` per row of `n` elements, saving `mean` and `rstd`. A row that fits
 /// `KILN_ROW_CACHE` elements per thread is read from memory once and kept in registers; a longer one is read
 /// again by each pass.
-extern "C" __global__ void kiln_layer_norm(i64 rows, i64 n, double epsilon, int type, const void *x, KilnMatrix xv,
+extern "C" __global__ void KILN_ROW_BOUNDS kiln_layer_norm(i64 rows, i64 n, double epsilon, int type, const void *x, KilnMatrix xv,
                                            const void *weight, KilnMatrix wv, const void *bias, KilnMatrix bv,
                                            void *out, KilnMatrix ov, void *mean, void *rstd, int statType,
                                            KilnMatrix mv, KilnMatrix rv) {
@@ -65,7 +65,7 @@ extern "C" __global__ void kiln_layer_norm(i64 rows, i64 n, double epsilon, int 
 }
 
 /// `dx = rstd·(g - mean(g) - x̂·mean(g·x̂))` with `g = dy·weight`, one block per row.
-extern "C" __global__ void kiln_layer_norm_backward(i64 rows, i64 n, int type, const void *dy, KilnMatrix dyv,
+extern "C" __global__ void KILN_ROW_BOUNDS kiln_layer_norm_backward(i64 rows, i64 n, int type, const void *dy, KilnMatrix dyv,
                                                     const void *x, KilnMatrix xv, const void *mean, const void *rstd,
                                                     int statType, KilnMatrix mv, KilnMatrix rv, const void *weight,
                                                     KilnMatrix wv, void *dx, KilnMatrix dxv) {
@@ -136,7 +136,7 @@ extern "C" __global__ void kiln_layer_norm_parameter_combine(i64 n, int type, i6
 
 /// Per-row cross-entropy (`gradient` null: `out[r]` is the loss) or its gradient (`out` is `[rows, classes]`:
 /// `(softmax - target distribution)·gradient[r]`). Rows whose target is `ignoreIndex` (when `hasIgnore`) give 0.
-extern "C" __global__ void kiln_cross_entropy(i64 rows, i64 classes, int type, const void *logits, KilnMatrix lv,
+extern "C" __global__ void KILN_ROW_BOUNDS kiln_cross_entropy(i64 rows, i64 classes, int type, const void *logits, KilnMatrix lv,
                                               const void *targets, int targetType, KilnMatrix tv, int hasIgnore,
                                               i64 ignoreIndex, double smoothing, const void *gradient,
                                               KilnMatrix gv, void *out, KilnMatrix ov, i64 *fault) {

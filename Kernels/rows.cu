@@ -62,7 +62,7 @@ __device__ double finish(Partial p, int op, int correction, i64 n) {
 /// `x` (operand 0). Each row is cut into `parts` contiguous shares, one block each: with one share the block
 /// stores the result; with more it writes its `Partial` to `partials[row·parts + part]` for
 /// `kiln_reduce_combine`. Sums accumulate in double; the mean of nothing is NaN, as are the extremes of nothing.
-extern "C" __global__ void kiln_reduce(KilnIter it, KilnIter reduced, int op, int correction, i64 parts,
+extern "C" __global__ void KILN_ROW_BOUNDS kiln_reduce(KilnIter it, KilnIter reduced, int op, int correction, i64 parts,
                                        const void *x, int xType, void *out, int outType, Partial *partials) {
     i64 n = reduced.count, share = (n + parts - 1) / parts;
     for (i64 task = blockIdx.x; task < it.count * parts; task += gridDim.x) {
@@ -104,7 +104,7 @@ extern "C" __global__ void kiln_reduce_combine(KilnIter it, int op, int correcti
 
 /// The index of the first extreme element along one axis (the first NaN if there is one). `it` walks the rows
 /// (operand 0 `x`, operand 1 `out`, int64).
-extern "C" __global__ void kiln_arg_reduce(KilnIter it, int op, i64 length, i64 stride, const void *x, int xType,
+extern "C" __global__ void KILN_ROW_BOUNDS kiln_arg_reduce(KilnIter it, int op, i64 length, i64 stride, const void *x, int xType,
                                            i64 *out) {
     bool isMax = op == KILN_ARGMAX;
     for (i64 row = blockIdx.x; row < it.count; row += gridDim.x) {
@@ -166,7 +166,7 @@ __device__ void softmax_row(const void *x, void *out, int type, i64 xBase, i64 o
 }
 
 /// Softmax or log-softmax along an axis of `length` elements; `it` walks the rows (operand 0 `x`, 1 `out`).
-extern "C" __global__ void kiln_softmax(KilnIter it, i64 length, i64 xStride, i64 outStride, int logarithm,
+extern "C" __global__ void KILN_ROW_BOUNDS kiln_softmax(KilnIter it, i64 length, i64 xStride, i64 outStride, int logarithm,
                                         const void *x, void *out, int type) {
     for (i64 row = blockIdx.x; row < it.count; row += gridDim.x) {
         i64 base[KILN_MAX_OPERANDS];
@@ -193,7 +193,7 @@ __device__ void softmax_backward_row(const void *y, const void *g, void *out, in
 
 /// The gradient of softmax (`y·(g - Σ g·y)`) or log-softmax (`g - exp(y)·Σ g`) along an axis; `it` walks the
 /// rows (operand 0 `y`, 1 `gradient`, 2 `out`).
-extern "C" __global__ void kiln_softmax_backward(KilnIter it, i64 length, i64 yStride, i64 gradientStride,
+extern "C" __global__ void KILN_ROW_BOUNDS kiln_softmax_backward(KilnIter it, i64 length, i64 yStride, i64 gradientStride,
                                                  i64 outStride, int logarithm, const void *y, const void *gradient,
                                                  void *out, int type) {
     i64 strides[3] = {yStride, gradientStride, outStride};
