@@ -3,63 +3,38 @@
 // the LSTM cell forward and backward, one thread per unit.
 #include "common.cuh"
 
-/// Elements of a row each thread keeps in registers in `kiln_layer_norm` (rows up to 8 × the block).
-#define KILN_ROW_CACHE 8
-
-/// Normalises and stores element `i` of row `r`.
-__device__ __forceinline__ void layer_norm_store(double value, i64 r, i64 i, int type, const void *weight, KilnMatrix wv,
-                                                 const void *bias, KilnMatrix bv, void *out, KilnMatrix ov) {
-    if (weight) value *= load<double>(weight, type, wv.offset + i * wv.column);
-    if (bias) value += load<double>(bias, type, bv.offset + i * bv.column);
-    store<double>(out, type, ov.offset + r * ov.row + i * ov.column, value);
-}
-
-/// `out = (x - mean)·rstd·weight + bias` per row of `n` elements, saving `mean` and `rstd`. A row that fits
-/// `KILN_ROW_CACHE` elements per thread is read from memory once and kept in registers; a longer one is read
-/// again by each pass.
+/// `out = (x - mean)·rstd·weight + bias` per row of `n` elements, saving `mean` and `rstd`.
 extern "C" __global__ void KILN_ROW_BOUNDS kiln_layer_norm(i64 rows, i64 n, double epsilon, int type, const void *x, KilnMatrix xv,
                                            const void *weight, KilnMatrix wv, const void *bias, KilnMatrix bv,
                                            void *out, KilnMatrix ov, void *mean, void *rstd, int statType,
                                            KilnMatrix mv, KilnMatrix rv) {
-    bool cached = n <= KILN_ROW_CACHE * (i64)blockDim.x;
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
         i64 row = xv.offset + r * xv.row;
-        double cache[KILN_ROW_CACHE] = {};
-        double total = 0, squares = 0, mu, inv;
-        if (cached) {
-#pragma unroll
-            for (int k = 0; k < KILN_ROW_CACHE; ++k) {
-                i64 i = threadIdx.x + k * (i64)blockDim.x;
-                if (i < n) cache[k] = load<double>(x, type, row + i * xv.column);
-            }
-#pragma unroll
-            for (int k = 0; k < KILN_ROW_CACHE; ++k) total += cache[k];
-            mu = block_reduce(total, Add(), 0.0) / (double)n;
-#pragma unroll
-            for (int k = 0; k < KILN_ROW_CACHE; ++k)
-                if (threadIdx.x + k * (i64)blockDim.x < n) squares += (cache[k] - mu) * (cache[k] - mu);
-        } else {
-            for (i64 i = threadIdx.x; i < n; i += blockDim.x) total += load<double>(x, type, row + i * xv.column);
-            mu = block_reduce(total, Add(), 0.0) / (double)n;
-            for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
-                double d = load<double>(x, type, row + i * xv.column) - mu;
-                squares += d * d;
-            }
+        double total = 0;
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x) total += load<double>(x, type, row + i * xv.column);
+        double mu = block_reduce(total, Add(), 0.0) / (double)n;
+        double squares = 0;
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
+            double d = load<double>(x, type, row + i * xv.column) - mu;
+            squares += d * d;
         }
-        inv = 1.0 / sqrt(block_reduce(squares, Add(), 0.0) / (double)n + epsilon);
+        double inv = 1.0 / sqrt(block_reduce(squares, Add(), 0.0) / (double)n + epsilon);
         if (threadIdx.x == 0) {
             store<double>(mean, statType, mv.offset + r * mv.column, mu);
             store<double>(rstd, statType, rv.offset + r * rv.column, inv);
         }
-        if (cached) {
-#pragma unroll
-            for (int k = 0; k < KILN_ROW_CACHE; ++k) {
-                i64 i = threadIdx.x + k * (i64)blockDim.x;
-                if (i < n) layer_norm_store((cache[k] - mu) * inv, r, i, type, weight, wv, bias, bv, out, ov);
+        for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
+            if (type == KILN_F64) {
+                double v = (load<double>(x, type, row + i * xv.column) - mu) * inv;
+                if (weight) v *= load<double>(weight, type, wv.offset + i * wv.column);
+                if (bias) v += load<double>(bias, type, bv.offset + i * bv.column);
+                store<double>(out, type, ov.offset + r * ov.row + i * ov.column, v);
+            } else {
+                float v = (load<float>(x, type, row + i * xv.column) - (float)mu) * (float)inv;
+                if (weight) v *= load<float>(weight, type, wv.offset + i * wv.column);
+                if (bias) v += load<float>(bias, type, bv.offset + i * bv.column);
+                store<float>(out, type, ov.offset + r * ov.row + i * ov.column, v);
             }
-        } else {
-            for (i64 i = threadIdx.x; i < n; i += blockDim.x)
-                layer_norm_store((load<double>(x, type, row + i * xv.column) - mu) * inv, r, i, type, weight, wv, bias, bv, out, ov);
         }
     }
 }
