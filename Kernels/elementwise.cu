@@ -88,34 +88,9 @@ extern "C" __global__ void kiln_fill(KilnIter it, void *out, int outType, double
     }
 }
 
-/// Copies with the values converted through compute type `C`.
-template <typename C> __device__ void copy_via(const KilnIter &it, const void *source, int sourceType, void *out, int outType) {
-    struct Item {
-        C value;
-        i64 at;
-    };
-    unrolled_grid_stride<Item>(
-        it.count,
-        [&](i64 i) {
-            i64 o[KILN_MAX_OPERANDS];
-            offsets_at(it, i, o);
-            return Item{load<C>(source, sourceType, o[1]), o[0]};
-        },
-        [&](Item item) { store<C>(out, outType, item.at, item.value); });
-}
-
-/// Operands: 0 `out`, 1 `source`. Integers copy exactly; anything touching float64 or a 32/64-bit integer
-/// source goes through double; the rest through float.
-extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_copy(KilnIter it, const void *source, int sourceType, void *out, int outType) {
-    if (domain_of(sourceType) == 2 && domain_of(outType) == 2) copy_via<i64>(it, source, sourceType, out, outType);
-    else if (sourceType == KILN_F64 || outType == KILN_F64 || sourceType == KILN_I64 || sourceType == KILN_I32)
-        copy_via<double>(it, source, sourceType, out, outType);
-    else copy_via<float>(it, source, sourceType, out, outType);
-}
-
-/// `f(x)` elementwise in compute type `C`, `f` taking the operand value.
+/// `f(x)` elementwise in compute type `C` (operand 1 `x` of dtype `xType` into operand 0 `out` of `outType`).
 template <typename C, typename Function>
-__device__ void unary_via(const KilnIter &it, const void *x, void *out, int type, Function f) {
+__device__ void unary_via(const KilnIter &it, const void *x, int xType, void *out, int outType, Function f) {
     struct Item {
         C x;
         i64 at;
@@ -125,17 +100,31 @@ __device__ void unary_via(const KilnIter &it, const void *x, void *out, int type
         [&](i64 i) {
             i64 o[KILN_MAX_OPERANDS];
             offsets_at(it, i, o);
-            return Item{load<C>(x, type, o[1]), o[0]};
+            return Item{load<C>(x, xType, o[1]), o[0]};
         },
-        [&](Item item) { store<C>(out, type, item.at, f(item.x)); });
+        [&](Item item) { store<C>(out, outType, item.at, f(item.x)); });
+}
+
+/// The value itself, for a copy through a compute type.
+struct Identity {
+    template <typename T> __device__ __forceinline__ T operator()(T v) const { return v; }
+};
+
+/// Operands: 0 `out`, 1 `source`. Integers copy exactly; anything touching float64 or a 32/64-bit integer
+/// source goes through double; the rest through float.
+extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_copy(KilnIter it, const void *source, int sourceType, void *out, int outType) {
+    if (domain_of(sourceType) == 2 && domain_of(outType) == 2) unary_via<i64>(it, source, sourceType, out, outType, Identity());
+    else if (sourceType == KILN_F64 || outType == KILN_F64 || sourceType == KILN_I64 || sourceType == KILN_I32)
+        unary_via<double>(it, source, sourceType, out, outType, Identity());
+    else unary_via<float>(it, source, sourceType, out, outType, Identity());
 }
 
 /// Operands: 0 `out`, 1 `x`; both of dtype `type`.
 extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_unary(KilnIter it, int op, const void *x, void *out, int type) {
     int domain = domain_of(type);
-    if (domain == 0) unary_via<float>(it, x, out, type, [=](float a) { return unary_float<float>(op, a); });
-    else if (domain == 1) unary_via<double>(it, x, out, type, [=](double a) { return unary_float<double>(op, a); });
-    else unary_via<i64>(it, x, out, type, [=](i64 a) { return unary_integer(op, a); });
+    if (domain == 0) unary_via<float>(it, x, type, out, type, [=](float a) { return unary_float<float>(op, a); });
+    else if (domain == 1) unary_via<double>(it, x, type, out, type, [=](double a) { return unary_float<double>(op, a); });
+    else unary_via<i64>(it, x, type, out, type, [=](i64 a) { return unary_integer(op, a); });
 }
 
 /// `f(a, b)` elementwise in compute type `C` over operands 1 and 2 of the walk (operand 0 `out`).
