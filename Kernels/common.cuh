@@ -128,21 +128,25 @@ __device__ __forceinline__ void offsets_at(const KilnIter &it, i64 linear, i64 *
 /// always launches.
 #define KILN_ROW_BOUNDS __launch_bounds__(512)
 
-/// Elements each thread loads before it stores any in `unrolled_grid_stride`.
+/// Elements each thread loads before it stores any in `unrolled_walk`, and before it adds any in a sum.
 #define KILN_UNROLL 4
 
-/// A grid-stride loop over `n` elements in which each thread first reads `KILN_UNROLL` elements (`read(i)`
-/// returns what element `i`'s result needs, its output offset included), then writes their results
+/// A grid-stride walk over `it` in which each thread first reads `KILN_UNROLL` elements (`read(offsets)`
+/// returns what an element's result needs, its output offset included), then writes their results
 /// (`write(item)`): the reads are all in flight together, where a load-then-store loop waits for each load in
 /// turn and reaches about half the memory bandwidth.
 template <typename Item, typename Read, typename Write>
-__device__ __forceinline__ void unrolled_grid_stride(i64 n, Read read, Write write) {
-    i64 block = blockDim.x, step = block * gridDim.x * KILN_UNROLL;
+__device__ __forceinline__ void unrolled_walk(const KilnIter &it, Read read, Write write) {
+    i64 n = it.count, block = blockDim.x, step = block * gridDim.x * KILN_UNROLL;
     for (i64 first = (i64)blockIdx.x * block * KILN_UNROLL + threadIdx.x; first < n; first += step) {
         Item items[KILN_UNROLL];
 #pragma unroll
-        for (int u = 0; u < KILN_UNROLL; ++u)
-            if (first + u * block < n) items[u] = read(first + u * block);
+        for (int u = 0; u < KILN_UNROLL; ++u) {
+            if (first + u * block >= n) continue;
+            i64 o[KILN_MAX_OPERANDS];
+            offsets_at(it, first + u * block, o);
+            items[u] = read(o);
+        }
 #pragma unroll
         for (int u = 0; u < KILN_UNROLL; ++u)
             if (first + u * block < n) write(items[u]);

@@ -95,13 +95,8 @@ __device__ void unary_via(const KilnIter &it, const void *x, int xType, void *ou
         C x;
         i64 at;
     };
-    unrolled_grid_stride<Item>(
-        it.count,
-        [&](i64 i) {
-            i64 o[KILN_MAX_OPERANDS];
-            offsets_at(it, i, o);
-            return Item{load<C>(x, xType, o[1]), o[0]};
-        },
+    unrolled_walk<Item>(
+        it, [&](const i64 *o) { return Item{load<C>(x, xType, o[1]), o[0]}; },
         [&](Item item) { store<C>(out, outType, item.at, f(item.x)); });
 }
 
@@ -134,13 +129,8 @@ __device__ void binary_via(const KilnIter &it, const void *a, const void *b, voi
         C a, b;
         i64 at;
     };
-    unrolled_grid_stride<Item>(
-        it.count,
-        [&](i64 i) {
-            i64 o[KILN_MAX_OPERANDS];
-            offsets_at(it, i, o);
-            return Item{load<C>(a, type, o[1]), load<C>(b, type, o[2]), o[0]};
-        },
+    unrolled_walk<Item>(
+        it, [&](const i64 *o) { return Item{load<C>(a, type, o[1]), load<C>(b, type, o[2]), o[0]}; },
         [&](Item item) { store<C>(out, type, item.at, f(item.a, item.b)); });
 }
 
