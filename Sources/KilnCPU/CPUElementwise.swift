@@ -29,7 +29,7 @@ enum CPUElementwise {
             case .abs: for i in 0..<n { o[i] = Swift.abs(a[i]) }
             case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : (a[i].isNaN ? a[i] : 0)) }
             case .square: for i in 0..<n { o[i] = a[i] * a[i] }
-            case .exp: F.exp(a, minus: 0, into: o, count: n)
+            case .exp: for i in 0..<n { o[i] = F.exp(a[i]) }
             case .log: for i in 0..<n { o[i] = F.log(a[i]) }
             case .sqrt: for i in 0..<n { o[i] = a[i].squareRoot() }
             case .rsqrt: for i in 0..<n { o[i] = 1 / a[i].squareRoot() }

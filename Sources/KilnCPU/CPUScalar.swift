@@ -64,17 +64,19 @@ protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
     static func tanh(_ x: Self) -> Self
     static func erf(_ x: Self) -> Self
     static func pow(_ x: Self, _ y: Self) -> Self
-    /// `o[i] = exp(a[i] - shift)` over `count` elements (vectorised for `Float`).
-    static func exp(_ a: UnsafePointer<Self>, minus shift: Self, into o: UnsafeMutablePointer<Self>, count: Int)
+    /// `o[i] = exp(a[i] - shift)` over `count` elements with `a[i] ≤ shift` (a row shifted by at least its
+    /// maximum), returning `Σ o[i]`; vectorised for `Float`, where results below 2⁻¹²⁶ flush to zero.
+    @discardableResult
+    static func exp(_ a: UnsafePointer<Self>, minus shift: Self, into o: UnsafeMutablePointer<Self>, count: Int) -> Self
     /// `o[i] = 1 / (1 + exp(-a[i]))` over `count` elements, stable in both tails (vectorised for `Float`).
     static func sigmoid(_ a: UnsafePointer<Self>, into o: UnsafeMutablePointer<Self>, count: Int)
     /// The largest of `count` elements (NaN if any is NaN, −∞ for none), vectorised for `Float`.
     static func maximum(_ a: UnsafePointer<Self>, count: Int) -> Self
-    /// The sum of `count` elements (vectorised for `Float`, in sixteen running sums).
+    /// The sum of `count` elements (vectorised for `Float`, in sixty-four running sums).
     static func sum(_ a: UnsafePointer<Self>, count: Int) -> Self
-    /// `Σ a[i]·b[i]` over `count` elements (vectorised for `Float`, in sixteen running sums).
+    /// `Σ a[i]·b[i]` over `count` elements (vectorised for `Float`, in sixty-four running sums).
     static func dot(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, count: Int) -> Self
-    /// `Σ exp(a[i] - shift)` over `count` elements (vectorised for `Float`).
+    /// `Σ exp(a[i] - shift)` over `count` elements with `a[i] ≤ shift` (vectorised for `Float`, as `exp(_:minus:into:count:)`).
     static func sumExp(_ a: UnsafePointer<Self>, minus shift: Self, count: Int) -> Self
     /// Runs `op` over `count` elements with a vectorised kernel and returns `true`, or returns `false` when the
     /// type has none for `op` (the caller then loops over the scalar functions).
@@ -93,7 +95,7 @@ extension Float: CPUFloat {
     static func tanh(_ x: Float) -> Float { Foundation.tanhf(x) }
     static func erf(_ x: Float) -> Float { Foundation.erff(x) }
     static func pow(_ x: Float, _ y: Float) -> Float { Foundation.powf(x, y) }
-    static func exp(_ a: UnsafePointer<Float>, minus shift: Float, into o: UnsafeMutablePointer<Float>, count: Int) {
+    static func exp(_ a: UnsafePointer<Float>, minus shift: Float, into o: UnsafeMutablePointer<Float>, count: Int) -> Float {
         VectorMath.exp(a, minus: shift, into: o, count: count)
     }
     static func sigmoid(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
@@ -109,7 +111,7 @@ extension Float: CPUFloat {
     }
     static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) -> Bool {
         switch op {
-        case .exp: VectorMath.exp(a, minus: 0, into: o, count: count)
+        case .exp: VectorMath.exp(a, into: o, count: count)
         case .sigmoid: VectorMath.sigmoid(a, into: o, count: count)
         case .tanh: VectorMath.tanh(a, into: o, count: count)
         case .erf: VectorMath.erf(a, into: o, count: count)
@@ -133,8 +135,13 @@ extension Double: CPUFloat {
     static func cos(_ x: Double) -> Double { Foundation.cos(x) }
     static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
     static func erf(_ x: Double) -> Double { Foundation.erf(x) }
-    static func exp(_ a: UnsafePointer<Double>, minus shift: Double, into o: UnsafeMutablePointer<Double>, count: Int) {
-        for i in 0..<count { o[i] = Foundation.exp(a[i] - shift) }
+    static func exp(_ a: UnsafePointer<Double>, minus shift: Double, into o: UnsafeMutablePointer<Double>, count: Int) -> Double {
+        var total = 0.0
+        for i in 0..<count {
+            o[i] = Foundation.exp(a[i] - shift)
+            total += o[i]
+        }
+        return total
     }
     static func sigmoid(_ a: UnsafePointer<Double>, into o: UnsafeMutablePointer<Double>, count: Int) {
         for i in 0..<count { o[i] = a[i] >= 0 ? 1 / (1 + Foundation.exp(-a[i])) : Foundation.exp(a[i]) / (1 + Foundation.exp(a[i])) }

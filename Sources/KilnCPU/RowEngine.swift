@@ -63,13 +63,11 @@ enum CPUSoftmax {
             let a = input[0], o = output[0]
             var m = F.maximum(a, count: n)                     // NaN propagates into m
             if m == -F.infinity { m = 0 }                       // a row of -inf stays -inf / NaN, not NaN from inf-inf
-            F.exp(a, minus: m, into: o, count: n)
-            let total = F.sum(o, count: n)
             if log {
-                let logTotal = F.log(total)
+                let logTotal = F.log(F.sumExp(a, minus: m, count: n))
                 for i in 0..<n { o[i] = (a[i] - m) - logTotal }
             } else {
-                let scale = 1 / total
+                let scale = 1 / F.exp(a, minus: m, into: o, count: n)
                 for i in 0..<n { o[i] *= scale }
             }
         }

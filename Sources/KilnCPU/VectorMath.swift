@@ -10,16 +10,36 @@ import KilnCore
 enum VectorMath {
     typealias V = SIMD16<Float>
 
+    /// `eˣ` (see the type's description).
     @inline(__always)
     static func exp(_ x: V) -> V {
-        let log2e: Float = 1.44269504088896341, ln2High: Float = 0.693359375, ln2Low: Float = -2.12194440e-4
         let low = V(repeating: -104), high = V(repeating: 89)
-        let clamped = select(x .< low, low, select(x .> high, high, x))  // NaN passes through to the end
+        let (p, n) = expParts(select(x .< low, low, select(x .> high, high, x)))  // NaN passes through to the end
+        // 2ⁿ = 2^(n/2) · 2^(n - n/2): each half stays a normal float for n in [-150, 128]. Above
+        // ln(Float.greatestFiniteMagnitude) the product overflows to +∞ by itself.
+        let half = n &>> 1
+        return select(x .!= x, x, p * powerOfTwo(half) * powerOfTwo(n &- half))
+    }
+
+    /// `exp(x)` for `x ≤ 0`, as softmax's rows shifted by their maximum have: the same polynomial, but results
+    /// below 2⁻¹²⁶ flush to zero, so that `2ⁿ` is one scaling and nothing overflows (−∞ gives 0; NaN propagates
+    /// through the polynomial). About a quarter fewer instructions than `exp`.
+    @inline(__always)
+    static func expOfNonPositive(_ x: V) -> V {
+        let low = V(repeating: -88)  // n = -127: the scale's exponent field is 0, so the result is exactly 0
+        let (p, n) = expParts(select(x .< low, low, x))
+        return p * powerOfTwo(n)
+    }
+
+    /// The common part of the exponentials: `eʳ` and `n` for `x = n·ln2 + r`.
+    @inline(__always)
+    private static func expParts(_ x: V) -> (V, SIMD16<Int32>) {
+        let log2e: Float = 1.44269504088896341, ln2High: Float = 0.693359375, ln2Low: Float = -2.12194440e-4
         // Round to the nearest integer with the 1.5·2²³ trick (plain adds: no SSE4.1 `roundps` in portable
         // builds); the same sum holds the integer in its low mantissa bits.
-        let shifted = clamped * log2e + 12_582_912
+        let shifted = x * log2e + 12_582_912
         let n = shifted - 12_582_912
-        let r = (clamped - n * ln2High) - n * ln2Low
+        let r = (x - n * ln2High) - n * ln2Low
         var p = V(repeating: 1.9875691500e-4)
         p = p * r + 1.3981999507e-3
         p = p * r + 8.3334519073e-3
@@ -27,14 +47,12 @@ enum VectorMath {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         p = p * (r * r) + r + 1
-        // 2ⁿ = 2^(n/2) · 2^(n - n/2): each half stays a normal float for n in [-150, 128].
-        let ni = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
-        let half = ni &>> 1
-        let s1 = unsafeBitCast((half &+ 127) &<< 23, to: V.self)
-        let s2 = unsafeBitCast((ni &- half &+ 127) &<< 23, to: V.self)
-        // Above ln(Float.greatestFiniteMagnitude) the product overflows to +∞ by itself.
-        return select(x .!= x, x, p * s1 * s2)
+        return (p, unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000)
     }
+
+    /// `2ⁿ` for integers `n` in [-127, 128] (−127 gives 0).
+    @inline(__always)
+    private static func powerOfTwo(_ n: SIMD16<Int32>) -> V { unsafeBitCast((n &+ 127) &<< 23, to: V.self) }
 
     /// `mask ? a : b` lane by lane, as `b ^ ((a ^ b) & mask)` on the bits (the standard library's
     /// `replace(with:where:)` and `pointwiseMin` go lane by lane in portable builds, and so does `~` on a vector).
@@ -45,9 +63,21 @@ enum VectorMath {
         return unsafeBitCast(bi ^ ((ai ^ bi) & m), to: V.self)
     }
 
-    /// `o[i] = exp(a[i] - shift)` for `count` elements.
-    static func exp(_ a: UnsafePointer<Float>, minus shift: Float, into o: UnsafeMutablePointer<Float>, count: Int) {
-        map(a, into: o, count: count) { exp($0 - shift) }
+    /// `o[i] = exp(a[i])` for `count` elements.
+    static func exp(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
+        map(a, into: o, count: count) { exp($0) }
+    }
+
+    /// `o[i] = exp(a[i] - shift)` for `a[i] ≤ shift` (`expOfNonPositive`) over `count` elements; returns `Σ o[i]`.
+    static func exp(_ a: UnsafePointer<Float>, minus shift: Float, into o: UnsafeMutablePointer<Float>, count: Int) -> Float {
+        var total = V(repeating: 0)
+        @inline(__always) func f(_ x: V, _: V) -> V {
+            let e = expOfNonPositive(x - shift)
+            total += e
+            return e
+        }
+        map(a, a, into: o, count: count, padding: -.infinity, f)
+        return total.sum()
     }
 
     /// `1 / (1 + exp(-x))`, from `e = exp(-|x|)` so neither tail overflows.
@@ -122,42 +152,46 @@ enum VectorMath {
 
     /// The exact GELU, `x·(1 + erf(x/√2))/2`.
     static func gelu(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
-        map(a, into: o, count: count) { x in x * (1 + erf(x * 0.70710678118654752440)) / 2 }
+        @inline(__always) func f(_ x: V) -> V { x * (1 + erf(x * 0.70710678118654752440)) / 2 }
+        map(a, into: o, count: count, f)
     }
 
     /// GPT-2's GELU, `x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))/2`.
     static func geluTanh(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
-        map(a, into: o, count: count) { x in
-            x * (1 + tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x))) / 2
-        }
+        @inline(__always) func f(_ x: V) -> V { x * (1 + tanh(0.79788456080286535588 * (x + 0.044715 * x * x * x))) / 2 }
+        map(a, into: o, count: count, f)
     }
 
     /// `o[i] = g[i] · op′` for an activation of `UnaryOp.fusedBackward`, `saved` being the op's output for
     /// sigmoid and tanh and its input otherwise (the scalar loops' formulas, sixteen lanes at a time).
     static func backward(_ op: UnaryOp, _ saved: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
                          into o: UnsafeMutablePointer<Float>, count: Int) {
+        @inline(__always) func relu(_ x: V, _ g: V) -> V { g * select(x .> 0, V(repeating: 1), V(repeating: 0)) }
+        @inline(__always) func sigmoid(_ y: V, _ g: V) -> V { g * y * (1 - y) }
+        @inline(__always) func tanh(_ y: V, _ g: V) -> V { g * (1 - y * y) }
+        @inline(__always) func gelu(_ x: V, _ g: V) -> V {
+            let cdf = (1 + erf(x * 0.70710678118654752440)) * 0.5
+            let pdf = exp(x * x * -0.5) * 0.39894228040143267794
+            return g * (cdf + x * pdf)
+        }
+        @inline(__always) func geluTanh(_ x: V, _ g: V) -> V {
+            let c: Float = 0.79788456080286535588
+            let t = VectorMath.tanh(c * (x + 0.044715 * x * x * x))
+            let du = c * (1 + 0.134145 * x * x)
+            return g * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * du)
+        }
+        @inline(__always) func silu(_ x: V, _ g: V) -> V {
+            let s = VectorMath.sigmoid(x)
+            return g * s * (1 + x * (1 - s))
+        }
+        // Local functions marked to inline rather than closures: `map` then inlines them into its loop.
         switch op {
-        case .relu: map(saved, g, into: o, count: count) { x, g in g * select(x .> 0, V(repeating: 1), V(repeating: 0)) }
-        case .sigmoid: map(saved, g, into: o, count: count) { y, g in g * y * (1 - y) }
-        case .tanh: map(saved, g, into: o, count: count) { y, g in g * (1 - y * y) }
-        case .gelu:
-            map(saved, g, into: o, count: count) { x, g in
-                let cdf = (1 + erf(x * 0.70710678118654752440)) * 0.5
-                let pdf = exp(x * x * -0.5) * 0.39894228040143267794
-                return g * (cdf + x * pdf)
-            }
-        case .geluTanh:
-            map(saved, g, into: o, count: count) { x, g in
-                let c: Float = 0.79788456080286535588
-                let t = tanh(c * (x + 0.044715 * x * x * x))
-                let du = c * (1 + 0.134145 * x * x)
-                return g * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * du)
-            }
-        case .silu:
-            map(saved, g, into: o, count: count) { x, g in
-                let s = sigmoid(x)
-                return g * s * (1 + x * (1 - s))
-            }
+        case .relu: map(saved, g, into: o, count: count, relu)
+        case .sigmoid: map(saved, g, into: o, count: count, sigmoid)
+        case .tanh: map(saved, g, into: o, count: count, tanh)
+        case .gelu: map(saved, g, into: o, count: count, gelu)
+        case .geluTanh: map(saved, g, into: o, count: count, geluTanh)
+        case .silu: map(saved, g, into: o, count: count, silu)
         default: fatalError("\(op)Backward: not a fused backward")
         }
     }
@@ -209,77 +243,94 @@ enum VectorMath {
 
     /// The largest of `count` elements: NaN if any is NaN, −∞ for none.
     static func maximum(_ a: UnsafePointer<Float>, count: Int) -> Float {
-        var best = V(repeating: -.infinity), nan = SIMD16<Int32>(repeating: 0)
-        reduce(a, count: count, padding: -.infinity) { x in
-            best = select(x .> best, x, best)
-            nan |= unsafeBitCast(x .!= x, to: SIMD16<Int32>.self)
-        }
-        return nan != SIMD16(repeating: 0) ? .nan : best.max()
+        // A lane that meets a NaN keeps it: `NaN > best` is false, but so is `NaN == NaN`.
+        @inline(__always) func larger(_ best: V, _ x: V) -> V { select((x .> best) .| (x .!= x), x, best) }
+        @inline(__always) func step(_ best: V, _ x: V, _: V) -> V { larger(best, x) }
+        let best = fold(a, a, count: count, initial: -.infinity, padding: -.infinity, step, merge: larger)
+        return any(best .!= best) ? .nan : best.max()
     }
 
-    /// The sum of `count` elements, in sixteen running float32 sums.
+    /// The sum of `count` elements, in sixty-four running float32 sums.
     static func sum(_ a: UnsafePointer<Float>, count: Int) -> Float {
-        var total = V(repeating: 0)
-        reduce(a, count: count, padding: 0) { total += $0 }
-        return total.sum()
+        @inline(__always) func add(_ total: V, _ x: V, _: V) -> V { total + x }
+        return fold(a, a, count: count, initial: 0, padding: 0, add, merge: +).sum()
     }
 
-    /// `Σ a[i]·b[i]` over `count` elements, in sixteen running float32 sums.
+    /// `Σ a[i]·b[i]` over `count` elements, in sixty-four running float32 sums.
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
-        var total = V(repeating: 0), i = 0
-        while i + 16 <= count {
-            total += load(a + i) * load(b + i)
-            i += 16
-        }
-        var tail: Float = 0
-        for j in i..<count { tail += a[j] * b[j] }
-        return total.sum() + tail
+        @inline(__always) func add(_ total: V, _ x: V, _ y: V) -> V { total + x * y }
+        return fold(a, b, count: count, initial: 0, padding: 0, add, merge: +).sum()
     }
 
-    /// `Σ exp(a[i] - shift)` over `count` elements, in sixteen running float32 sums.
+    /// `Σ exp(a[i] - shift)` over `count` elements with `a[i] ≤ shift` (`expOfNonPositive`), in sixty-four running
+    /// float32 sums.
     static func sumExp(_ a: UnsafePointer<Float>, minus shift: Float, count: Int) -> Float {
-        var total = V(repeating: 0)
-        reduce(a, count: count, padding: -.infinity) { total += exp($0 - shift) }
-        return total.sum()
+        @inline(__always) func add(_ total: V, _ x: V, _: V) -> V { total + expOfNonPositive(x - shift) }
+        return fold(a, a, count: count, initial: 0, padding: -.infinity, add, merge: +).sum()
     }
 
-    /// Calls `body` on the elements sixteen at a time, the tail padded with `padding`.
+    /// Folds the elements of `a` and `b` sixteen at a time into four running vectors that start at `initial`,
+    /// independent chains so that the loop is not bound by the latency of `combine(running, a, b)`, the tails padded
+    /// with `padding` (and zeros in `b`); returns the four merged with `merge`. The result must not depend on the
+    /// order or grouping of the elements. Callers pass local functions marked `@inline(__always)`, not closures,
+    /// so that they are inlined into the loop.
     @inline(__always)
-    private static func reduce(_ a: UnsafePointer<Float>, count: Int, padding: Float, _ body: (V) -> Void) {
-        let raw = UnsafeRawPointer(a)
+    private static func fold(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int, initial: Float,
+                             padding: Float, _ combine: (V, V, V) -> V, merge: (V, V) -> V) -> V {
+        let start = V(repeating: initial)
+        var r0 = start, r1 = start, r2 = start, r3 = start
         var i = 0
-        while i + 16 <= count {
-            body(raw.loadUnaligned(fromByteOffset: i * 4, as: V.self))
+        while i + 64 <= count {
+            r0 = combine(r0, load(a + i), load(b + i))
+            r1 = combine(r1, load(a + i + 16), load(b + i + 16))
+            r2 = combine(r2, load(a + i + 32), load(b + i + 32))
+            r3 = combine(r3, load(a + i + 48), load(b + i + 48))
+            i += 64
+        }
+        while i < count {
+            r0 = combine(r0, load(a + i, count - i, padding: padding), load(b + i, count - i, padding: 0))
             i += 16
         }
-        guard i < count else { return }
-        var tail = V(repeating: padding)
-        for j in 0..<(count - i) { tail[j] = a[i + j] }
-        body(tail)
+        return merge(merge(r0, r1), merge(r2, r3))
     }
 
-    /// `o[i] = f(a[i], b[i])` sixteen at a time, the tail through zero-padded vectors.
+    /// `o[i] = f(a[i], b[i])` sixteen at a time, the tail through vectors padded with `padding`. A large `f` is
+    /// inlined only when it is a local function marked `@inline(__always)`; a closure is called once per vector.
     @inline(__always)
     private static func map(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>,
-                            count: Int, _ f: (V, V) -> V) {
-        let rawA = UnsafeRawPointer(a), rawB = UnsafeRawPointer(b), out = UnsafeMutableRawPointer(o)
+                            count: Int, padding: Float = 0, _ f: (V, V) -> V) {
         var i = 0
-        while i + 16 <= count {
-            let result = f(rawA.loadUnaligned(fromByteOffset: i * 4, as: V.self), rawB.loadUnaligned(fromByteOffset: i * 4, as: V.self))
-            out.storeBytes(of: result, toByteOffset: i * 4, as: V.self)
+        // Two vectors a step: two independent chains of dependent operations keep more of the units busy.
+        while i + 32 <= count {
+            let r0 = f(load(a + i), load(b + i)), r1 = f(load(a + i + 16), load(b + i + 16))
+            store(r0, o + i)
+            store(r1, o + i + 16)
+            i += 32
+        }
+        while i < count {
+            let result = f(load(a + i, count - i, padding: padding), load(b + i, count - i, padding: padding))
+            if i + 16 <= count {
+                store(result, o + i)
+            } else {
+                for j in 0..<(count - i) { o[i + j] = result[j] }
+            }
             i += 16
         }
-        guard i < count else { return }
-        var tailA = V(repeating: 0), tailB = V(repeating: 0)
-        for j in 0..<(count - i) { tailA[j] = a[i + j]; tailB[j] = b[i + j] }
-        let result = f(tailA, tailB)
-        for j in 0..<(count - i) { o[i + j] = result[j] }
     }
 
     /// `o[i] = f(a[i])` sixteen at a time, the tail through one zero-padded vector.
     @inline(__always)
     private static func map(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
         map(a, a, into: o, count: count) { x, _ in f(x) }
+    }
+
+    /// Sixteen elements from `p`, or the `available` (< 16) there and `padding`.
+    @inline(__always)
+    private static func load(_ p: UnsafePointer<Float>, _ available: Int, padding: Float) -> V {
+        if available >= 16 { return load(p) }
+        var tail = V(repeating: padding)
+        for j in 0..<available { tail[j] = p[j] }
+        return tail
     }
 
     /// `|x|` and the sign bits of `x`, for odd functions evaluated on the magnitude.

@@ -133,4 +133,21 @@ func variance(_ v: [Double], ddof: Int) -> Double {
         for i in 0..<4 { #expect(Swift.abs(p[i] - e[i] / z) < 1e-6) }
         #expect(Swift.abs(t.logSoftmax().toArray(Double.self)[2] + Foundation.log(z)) < 1e-5)
     }
+
+    /// Softmax's exponentials of shifted rows (float32, sixteen lanes on the CPU) against Float64 over their whole
+    /// range: `[0, x]` has `exp(x)/(1 + exp(x))` second, within 3 ulp while that is a normal float, and below
+    /// 2⁻¹²⁶ within that much of it (flushed to zero or not); −∞ gives exactly 0 and NaN a NaN row.
+    @Test func softmaxOfShiftedRowsIsAccurateOverTheWholeRange() {
+        let xs = stride(from: -110, through: 0, by: 0.0173).map { Float($0) } + [-87.9, -88, -88.1, -1e-30]
+        let rows = Tensor(xs.flatMap { [0, $0] + [Float](repeating: -.infinity, count: 15) }, shape: [xs.count, 17])
+        let p = rows.softmax(axis: 1).toArray(Float.self)
+        let smallest = Double(Float.leastNormalMagnitude)
+        for (r, x) in xs.enumerated() {
+            let e = Foundation.exp(Double(x)), exact = e / (1 + e), got = Double(p[r * 17 + 1])
+            let bound = exact >= smallest ? 3 * Double(Float(exact).ulp) : smallest
+            #expect(Swift.abs(got - exact) <= bound, "softmax([0, \(x)])[1] = \(got), exact \(exact)")
+            #expect(p[(r * 17 + 2)..<(r * 17 + 17)].allSatisfy { $0 == 0 }, "exp(-inf) is not exactly 0 in row \(r)")
+        }
+        #expect(Tensor([0, .nan, 1] as [Float]).softmax().toArray(Float.self).allSatisfy { $0.isNaN })
+    }
 }
