@@ -193,18 +193,25 @@ enum CPUFusedLayers {
         ElementwiseEngine.withContiguous(logits, as: F.self) { src in
             ElementwiseEngine.withOutput(out, as: F.self) { dst in
                 Parallel.forEach(rows, grain: max(1, 4096 / max(classes, 1))) { range in
+                    // Each row's maximum is found while the row before it is exponentiated (`sumExp(…maximumOf:)`).
+                    var m = F.maximum(src + range.lowerBound * classes, count: classes)
                     for r in range {
-                        let row = src + r * classes, t = target[r], k = Int(t)
+                        let row = src + r * classes, t = target[r], k = Int(t), rowMaximum = m
+                        // The last row reads itself as its "next" one, for nothing.
+                        let next = r + 1 < range.upperBound ? row + classes : row
                         if t == ignore {
                             if gradient == nil { dst[r] = 0 } else { (dst + r * classes).update(repeating: 0, count: classes) }
+                            m = F.maximum(next, count: classes)
                             continue
                         }
                         // The negative log-likelihood log(1 + Σ_{j≠t} e^{x_j - x_t}) from the other classes' sum, so that a
                         // confident row's small loss is not lost to rounding in 1 + (a float32 sum).
-                        let m = F.maximum(row, count: classes), xt = row[k].asDouble
-                        let others = F.sumExp(row, minus: m, count: k).asDouble
-                            + F.sumExp(row + k + 1, minus: m, count: classes - k - 1).asDouble
-                        let d = m.asDouble - xt
+                        let (before, nextBefore) = F.sumExp(row, minus: rowMaximum, count: k, maximumOf: next)
+                        let (after, nextAfter) = F.sumExp(row + k + 1, minus: rowMaximum, count: classes - k - 1,
+                                                          maximumOf: next + k + 1)
+                        m = larger(larger(nextBefore, next[k]), nextAfter)
+                        let others = before.asDouble + after.asDouble, xt = row[k].asDouble
+                        let d = rowMaximum.asDouble - xt
                         let nll = d < 1 ? Foundation.log1p(others * Foundation.exp(d)) : d + Foundation.log(Foundation.exp(-d) + others)
                         let lse = xt + nll
                         if gradient == nil {
@@ -218,7 +225,7 @@ enum CPUFusedLayers {
                             for c in 0..<classes { o[c] = (o[c] - spread) * g }
                             // The target's p − 1 is minus the other classes' probability: formed from their sum, a
                             // confident row's small gradient does not cancel away in float32.
-                            let rest = others * Foundation.exp(m.asDouble - lse)
+                            let rest = others * Foundation.exp(rowMaximum.asDouble - lse)
                             o[k] = F(double: (epsilon - epsilon / Double(classes) - rest) * upstream[r])
                         }
                     }
@@ -226,4 +233,7 @@ enum CPUFusedLayers {
             }
         }
     }
+
+    /// The larger of two values, NaN if either is (as `CPUFloat.maximum`).
+    private static func larger<F: CPUFloat>(_ a: F, _ b: F) -> F { a.isNaN || b.isNaN ? .nan : Swift.max(a, b) }
 }

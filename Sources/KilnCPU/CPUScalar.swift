@@ -76,8 +76,11 @@ protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
     static func sum(_ a: UnsafePointer<Self>, count: Int) -> Self
     /// `Σ a[i]·b[i]` over `count` elements (vectorised for `Float`, in sixty-four running sums).
     static func dot(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, count: Int) -> Self
-    /// `Σ exp(a[i] - shift)` over `count` elements with `a[i] ≤ shift` (vectorised for `Float`, as `exp(_:minus:into:count:)`).
-    static func sumExp(_ a: UnsafePointer<Self>, minus shift: Self, count: Int) -> Self
+    /// `Σ exp(a[i] - shift)` over `count` elements with `a[i] ≤ shift`, and the largest of the `count` elements at
+    /// `next` (as `maximum`), found in the same loop; vectorised for `Float`, where the next row is read from memory
+    /// while this one is exponentiated. Callers with no next row pass `a`.
+    static func sumExp(_ a: UnsafePointer<Self>, minus shift: Self, count: Int,
+                       maximumOf next: UnsafePointer<Self>) -> (sum: Self, nextMaximum: Self)
     /// Runs `op` over `count` elements with a vectorised kernel and returns `true`, or returns `false` when the
     /// type has none for `op` (the caller then loops over the scalar functions).
     static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Self>, into o: UnsafeMutablePointer<Self>, count: Int) -> Bool
@@ -106,8 +109,9 @@ extension Float: CPUFloat {
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         VectorMath.dot(a, b, count: count)
     }
-    static func sumExp(_ a: UnsafePointer<Float>, minus shift: Float, count: Int) -> Float {
-        VectorMath.sumExp(a, minus: shift, count: count)
+    static func sumExp(_ a: UnsafePointer<Float>, minus shift: Float, count: Int,
+                       maximumOf next: UnsafePointer<Float>) -> (sum: Float, nextMaximum: Float) {
+        VectorMath.sumExp(a, minus: shift, count: count, maximumOf: next)
     }
     static func vectorised(_ op: UnaryOp, _ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) -> Bool {
         switch op {
@@ -156,7 +160,10 @@ extension Double: CPUFloat {
     }
     static func maximum(_ a: UnsafePointer<Double>, count: Int) -> Double {
         var best = -Double.infinity
-        for i in 0..<count where !(a[i] <= best) { best = a[i] }
+        for i in 0..<count where !(a[i] <= best) {
+            if a[i].isNaN { return a[i] }
+            best = a[i]
+        }
         return best
     }
     static func sum(_ a: UnsafePointer<Double>, count: Int) -> Double {
@@ -169,10 +176,11 @@ extension Double: CPUFloat {
         for i in 0..<count { total += a[i] * b[i] }
         return total
     }
-    static func sumExp(_ a: UnsafePointer<Double>, minus shift: Double, count: Int) -> Double {
+    static func sumExp(_ a: UnsafePointer<Double>, minus shift: Double, count: Int,
+                       maximumOf next: UnsafePointer<Double>) -> (sum: Double, nextMaximum: Double) {
         var total = 0.0
         for i in 0..<count { total += Foundation.exp(a[i] - shift) }
-        return total
+        return (total, maximum(next, count: count))
     }
 }
 

@@ -64,7 +64,7 @@ enum CPUSoftmax {
             var m = F.maximum(a, count: n)                     // NaN propagates into m
             if m == -F.infinity { m = 0 }                       // a row of -inf stays -inf / NaN, not NaN from inf-inf
             if log {
-                let logTotal = F.log(F.sumExp(a, minus: m, count: n))
+                let logTotal = F.log(F.sumExp(a, minus: m, count: n, maximumOf: a).sum)
                 for i in 0..<n { o[i] = (a[i] - m) - logTotal }
             } else {
                 let scale = 1 / F.exp(a, minus: m, into: o, count: n)

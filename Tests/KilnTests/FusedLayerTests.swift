@@ -62,6 +62,31 @@ import KilnCheck
         }
     }
 
+    /// Float32 rows of very different offsets and scales (so a row shifted by another row's maximum over- or
+    /// underflows), with ignored rows and a NaN row among them, against the float64 definition; the CPU finds each
+    /// row's maximum while it exponentiates the row before, and splits the rows between threads.
+    @Test(arguments: [37, 1029])
+    func crossEntropyOfRowsOfDifferentScalesMatchesFloat64(_ classes: Int) {
+        let rows = classes < 100 ? 300 : 40
+        var values = [Float](), targets = [Int]()
+        for r in 0..<rows {
+            let offset = Float(r % 7) * 40 - 120, scale = Float(1 + r % 5 * 20)
+            values += (0..<classes).map { offset + scale * Float(($0 * 7919 + r * 104729) % 1000) / 1000 }
+            targets.append(r % 11 == 3 ? -100 : (r * 31) % classes)
+        }
+        // Some rows have their largest logit where the row before has its target (that column is read apart).
+        for r in stride(from: 5, to: rows - 1, by: 13) where targets[r] >= 0 { values[(r + 1) * classes + targets[r]] += 500 }
+        values[17 * classes + 5] = .nan
+        let expected = Self.referenceCrossEntropy(Ref([rows, classes], values.map(Double.init)), targets, smoothing: 0, ignore: -100)
+        let losses = crossEntropy(logits: Tensor(values, shape: [rows, classes]), targets: Tensor(targets.map(Int64.init)),
+                                  reduction: .none, ignoreIndex: -100).toArray(Float.self)
+        for r in 0..<rows {
+            if r == 17 { #expect(losses[r].isNaN); continue }
+            let reference = targets[r] == -100 ? 0 : expected[r]
+            #expect(Swift.abs(Double(losses[r]) - reference) <= 1e-5 * Swift.abs(reference) + 1e-6, "row \(r): \(losses[r]), float64 \(reference)")
+        }
+    }
+
     @Test func crossEntropyIgnoresIndexAndAveragesOverTheRest() {
         let logits = Ref.random([4, 5], seed: 95)
         let targets = [1, -100, 4, -100]
