@@ -83,11 +83,6 @@ public enum BenchCommand {
             let (peerResults, missing) = PeerScript.run(cases, device: device.description, threads: CPUBackend.shared.threadCount, python: python)
             results = merge(results, cases: cases, peers: peerResults, missing: missing)
         }
-        if let copy = results.first(where: { $0.name == "copy" })?.throughput?.value {
-            for i in results.indices where results[i].throughput?.unit == "GB/s" && results[i].name != "copy" {
-                results[i].extra["of_copy_bandwidth"] = results[i].throughput!.value / copy
-            }
-        }
         print(BenchResult.table(results))
         if let path = try args.value("json") {
             let object: [String: Any] = ["machine": machine, "results": results.map(\.json)]

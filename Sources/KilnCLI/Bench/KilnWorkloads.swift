@@ -36,21 +36,21 @@ enum KilnWorkloads {
     private static func op(_ bench: BenchCase, _ result: inout BenchResult) throws {
         let s = bench.shape, count = s.reduce(1, *)
         var bytes = 0.0, flops = 0.0
-        let time: Double
+        let body: (Int) -> Void
         switch bench.name {
         case "conv2d":
             let x = (0..<2).map { _ in Tensor.normal(s) }, w = Tensor.normal([s[1], s[1], 3, 3])
-            time = try medianMilliseconds(on: Device.default) { i in _ = conv2d(x[i % 2], weight: w, padding: (1, 1)) }
+            body = { i in _ = conv2d(x[i % 2], weight: w, padding: (1, 1)) }
             flops = 2 * Double(count) * Double(s[1]) * 9
         case "embedding":
             let table = Tensor.normal([s[1], s[2]])
             let ids = (0..<3).map { j in Tensor((0..<s[0]).map { Int64(($0 * 7919 + j * 104729) % s[1]) }) }
-            time = try medianMilliseconds(on: Device.default) { i in _ = embedding(ids[i % 3], weight: table) }
+            body = { i in _ = embedding(ids[i % 3], weight: table) }
             bytes = 2 * 4 * Double(s[0] * s[2])
         case "adamw":
             let p = Tensor.normal(s), g = Tensor.normal(s), m = Tensor.zeros(s), v = Tensor.zeros(s)
             let parameters = AdamParameters(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01, decoupledWeightDecay: true)
-            time = try medianMilliseconds(on: Device.default) { i in
+            body = { i in
                 FusedUpdate.adam(parameter: p, gradient: g, firstMoment: m, secondMoment: v, parameters: parameters, step: i + 1)
             }
             bytes = 7 * 4 * Double(count)
@@ -58,7 +58,6 @@ enum KilnWorkloads {
             let x = (0..<3).map { _ in Tensor.normal(s) }, y = (0..<3).map { _ in Tensor.normal(s) }
             let targets = s.count == 2 ? Tensor((0..<s[0]).map { Int64($0 % s[1]) }) : Tensor.zeros([1])
             let (weight, bias) = (Tensor.ones([s[s.count - 1]]), Tensor.zeros([s[s.count - 1]]))
-            let body: (Int) -> Void
             switch bench.name {
             case "copy": body = { _ = x[$0 % 3].copied() }; bytes = 2
             case "add": body = { _ = x[$0 % 3] + y[$0 % 3] }; bytes = 3
@@ -70,8 +69,21 @@ enum KilnWorkloads {
             case "layer_norm": body = { _ = layerNorm(x[$0 % 3], weight: weight, bias: bias) }; bytes = 2
             default: body = { _ = crossEntropy(logits: x[$0 % 3], targets: targets) }; bytes = 1
             }
-            time = try medianMilliseconds(on: Device.default, body)
             bytes *= 4 * Double(count)
+        }
+        let time: Double
+        if bytes > 0 && bench.name != "copy" {
+            // A memory-bound op is timed in turn with the copy of the `copy` row (16M float32), and its fraction of
+            // the copy's bandwidth compares the two under the same conditions: on a shared machine the bandwidth
+            // moves between runs of a few seconds.
+            let sources = (0..<3).map { _ in Tensor.normal([1 << 24]) }
+            let times = try medianMilliseconds(on: Device.default, alternating: 2) { k, i in
+                if k == 0 { body(i) } else { _ = sources[i % 3].copied() }
+            }
+            time = times[0]
+            result.extra["of_copy_bandwidth"] = bytes / time / (2 * 4 * Double(1 << 24) / times[1])
+        } else {
+            time = try medianMilliseconds(on: Device.default, body)
         }
         result.medianMilliseconds = time
         result.throughput = flops > 0 ? (flops / time / 1e6, "GFLOP/s") : (bytes / time / 1e6, "GB/s")
