@@ -78,7 +78,7 @@ protocol CPUFloat: CPUScalar, BinaryFloatingPoint {
     static func dot(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, count: Int) -> Self
     /// `Σ exp(a[i] - shift)` over `count` elements with `a[i] ≤ shift`, and the largest of the `count` elements at
     /// `next` (as `maximum`), found in the same loop; vectorised for `Float`, where the next row is read from memory
-    /// while this one is exponentiated. Callers with no next row pass `a`.
+    /// while this one is exponentiated. A caller with no next row passes `a`.
     static func sumExp(_ a: UnsafePointer<Self>, minus shift: Self, count: Int,
                        maximumOf next: UnsafePointer<Self>) -> (sum: Self, nextMaximum: Self)
     /// Runs `op` over `count` elements with a vectorised kernel and returns `true`, or returns `false` when the

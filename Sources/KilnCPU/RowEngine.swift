@@ -63,11 +63,12 @@ enum CPUSoftmax {
             let a = input[0], o = output[0]
             var m = F.maximum(a, count: n)                     // NaN propagates into m
             if m == -F.infinity { m = 0 }                       // a row of -inf stays -inf / NaN, not NaN from inf-inf
+            let total = F.exp(a, minus: m, into: o, count: n)
             if log {
-                let logTotal = F.log(F.sumExp(a, minus: m, count: n, maximumOf: a).sum)
+                let logTotal = F.log(total)
                 for i in 0..<n { o[i] = (a[i] - m) - logTotal }
             } else {
-                let scale = 1 / F.exp(a, minus: m, into: o, count: n)
+                let scale = 1 / total
                 for i in 0..<n { o[i] *= scale }
             }
         }
