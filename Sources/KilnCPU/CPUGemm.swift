@@ -2,12 +2,12 @@ import KilnCore
 
 /// Matrix multiplication on the CPU: a cache-blocked GEMM in the BLIS style. Panels of B (`kc × nc`) and blocks
 /// of A (`mc × kc`) are packed into contiguous slivers — which also converts dtypes and absorbs any strides,
-/// so transposed operands cost nothing extra — and a register-tiled 6×16 micro-kernel runs over them.
+/// so transposed operands cost nothing extra — and a register-tiled 8×32 micro-kernel runs over them.
 enum CPUGemm {
-    static let mr = 6
-    static let nr = 16
+    static let mr = 8
+    static let nr = 32
     static let kc = 256
-    static let mc = 96
+    static let mc = 48
     static let nc = 4096
 
     /// A strided matrix inside a buffer.
@@ -43,7 +43,7 @@ enum CPUGemm {
         }
     }
 
-    private static func run<F: CPUFloat & SIMDScalar>(_ type: F.Type, _ a: BufferView, _ b: BufferView, _ out: BufferView,
+    private static func run<F: CPUFloat>(_ type: F.Type, _ a: BufferView, _ b: BufferView, _ out: BufferView,
                                                      _ alpha: Double, _ beta: Double, _ batch: Int, _ m: Int, _ n: Int, _ k: Int) {
         func matrix(_ v: BufferView, _ index: Int) -> Matrix {
             Matrix(base: v.base, dtype: v.dtype, offset: v.layout.offset + index * v.layout.strides[0],
@@ -74,7 +74,7 @@ enum CPUGemm {
     /// unit-stride). Computing `Cᵀ = Bᵀ·Aᵀ` moves that need from B to A, so the orientation that packs (and, for
     /// `Cᵀ`, scatters) fewer elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the
     /// weight on every call.
-    static func gemm<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
+    static func gemm<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
                                               beta: F, c: UnsafeMutablePointer<F>, threaded: Bool) {
         let empty = m == 0 || n == 0 || k == 0 || alpha == 0
         // With beta 0 the first depth block stores its products over C, so C is zeroed only when there are none.
@@ -123,7 +123,7 @@ enum CPUGemm {
     /// `C += alpha·left·right` (`C = …` when `overwrite`), split into one region of C per thread: column ranges
     /// (each thread packs its own part of the right operand), or row ranges when there are too few columns. One
     /// dispatch per product.
-    private static func blocked<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
+    private static func blocked<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
                                                          left a: Matrix, right b: Matrix, c: Output<F>, overwrite: Bool,
                                                          threaded: Bool) {
         let packRight = !readsRightInPlace(F.self, b, rows: m)
@@ -147,7 +147,7 @@ enum CPUGemm {
     /// `C += alpha·left·right` on one thread over `kc × nc` panels: the left operand's slivers read in place or
     /// packed per `mc × kc` block, the right operand's `nr`-column slivers read in place or packed per panel.
     /// With `overwrite`, the first depth block stores over C, so C's previous contents do not matter.
-    private static func region<F: CPUFloat & SIMDScalar>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
+    private static func region<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
                                                         left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>,
                                                         overwrite: Bool) {
         let packLeft = a.dtype != F.storageDType
@@ -182,7 +182,7 @@ enum CPUGemm {
                             : (UnsafePointer(rightElements + pc * b.rowStride + jc + j), b.rowStride)
                         var i = 0
                         while i < mcEff {
-                            let (left, leftRowStride, leftDepthStride) = packedA.map { (UnsafePointer($0 + i * kcEff), 1, mr) }
+                            let (left, leftRowStride, leftDepthStride) = packedA.map { (UnsafePointer($0 + i * kcEff), kcEff, 1) }
                                 ?? (UnsafePointer(leftElements + (i0 + i) * a.rowStride + pc * a.columnStride), a.rowStride, a.columnStride)
                             microKernel(kcEff, left: left, rowStride: leftRowStride, depthStride: leftDepthStride,
                                         rows: min(mr, mcEff - i), right: right, depthStride: rightStride, columns: nEff,
@@ -203,36 +203,21 @@ enum CPUGemm {
     @inline(__always)
     static func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
 
-    /// Packs `A[i0 ..< i0+mcEff, p0 ..< p0+kcEff]` into `mr`-row slivers, each stored k-major, zero-padded.
+    /// Packs `A[i0 ..< i0+mcEff, p0 ..< p0+kcEff]` row by row: row `i` at `packed + i·kcEff`, converted to `F`.
     static func packA<F: CPUFloat>(_ a: Matrix, rows i0: Int, _ mcEff: Int, columns p0: Int, _ kcEff: Int,
                                    into packed: UnsafeMutablePointer<F>) {
-        let line = UnsafeMutablePointer<F>.allocate(capacity: max(kcEff, mcEff))
-        defer { line.deallocate() }
-        let padded = roundUp(mcEff, mr)
-        if mcEff < padded {
-            // Zero the padding rows of the last sliver.
-            let s = mcEff / mr
-            for kk in 0..<kcEff { for r in (mcEff % mr)..<mr { packed[s * mr * kcEff + kk * mr + r] = 0 } }
-        }
-        if a.dtype == F.storageDType {
-            // Stored as F: read in place, no conversion.
-            let source = a.base.assumingMemoryBound(to: F.self) + a.offset + i0 * a.rowStride + p0 * a.columnStride
-            for i in 0..<mcEff {
-                let row = source + i * a.rowStride, sliver = packed + (i / mr) * mr * kcEff + i % mr
-                for kk in 0..<kcEff { sliver[kk * mr] = row[kk * a.columnStride] }
-            }
-        } else if abs(a.columnStride) <= abs(a.rowStride) {
+        if abs(a.columnStride) <= abs(a.rowStride) {
             for i in 0..<mcEff {
                 ElementAccess.load(a.dtype, a.base, start: a.offset + (i0 + i) * a.rowStride + p0 * a.columnStride,
-                                   stride: a.columnStride, count: kcEff, into: line)
-                let sliver = packed + (i / mr) * mr * kcEff + i % mr
-                for kk in 0..<kcEff { sliver[kk * mr] = line[kk] }
+                                   stride: a.columnStride, count: kcEff, into: packed + i * kcEff)
             }
         } else {
+            let line = UnsafeMutablePointer<F>.allocate(capacity: mcEff)
+            defer { line.deallocate() }
             for kk in 0..<kcEff {
                 ElementAccess.load(a.dtype, a.base, start: a.offset + i0 * a.rowStride + (p0 + kk) * a.columnStride,
                                    stride: a.rowStride, count: mcEff, into: line)
-                for i in 0..<mcEff { packed[(i / mr) * mr * kcEff + kk * mr + i % mr] = line[i] }
+                for i in 0..<mcEff { packed[i * kcEff + kk] = line[i] }
             }
         }
     }
@@ -269,40 +254,64 @@ enum CPUGemm {
     /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` (`=` when `overwrite`) for one `mr × kc` sliver of the left operand
     /// (element `(r, p)` at `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at
     /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` repeat the last real row and are not stored.
+    ///
+    /// Sixteen accumulators (eight rows, two vectors each) keep both fused multiply-add pipes of a core busy
+    /// through their four-cycle latency; each depth step loads two vectors of B and broadcasts eight of A.
     @inline(__always)
-    static func microKernel<F: CPUFloat & SIMDScalar>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
-                                                     rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
-                                                     columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
-                                                     columnStride: Int, alpha: F, overwrite: Bool) {
+    static func microKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
+                                         rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
+                                         columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
+                                         columnStride: Int, alpha: F, overwrite: Bool) {
         typealias V = SIMD16<F>
-        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
         let last = rows - 1
-        let a0 = left, a1 = left + min(1, last) * rowStride, a2 = left + min(2, last) * rowStride
-        let a3 = left + min(3, last) * rowStride, a4 = left + min(4, last) * rowStride, a5 = left + min(5, last) * rowStride
-        let bRaw = UnsafeRawPointer(right), bStep = rightStride * MemoryLayout<F>.stride
-        var p = 0
-        for kk in 0..<kc {
-            let bv = bRaw.loadUnaligned(fromByteOffset: kk * bStep, as: V.self)
-            c0 += bv * a0[p]
-            c1 += bv * a1[p]
-            c2 += bv * a2[p]
-            c3 += bv * a3[p]
-            c4 += bv * a4[p]
-            c5 += bv * a5[p]
-            p += depthStride
+        @inline(__always) func row(_ r: Int) -> UnsafePointer<F> { left + min(r, last) * rowStride }
+        let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5), a6 = row(6), a7 = row(7)
+        let bStep = rightStride * MemoryLayout<F>.stride, half = V.scalarCount * MemoryLayout<F>.stride
+        var b = UnsafeRawPointer(right), p = 0
+        for _ in 0..<kc {
+            let b0 = b.loadUnaligned(as: V.self), b1 = b.loadUnaligned(fromByteOffset: half, as: V.self)
+            var a = V(repeating: a0[p])
+            c00 = F.multiplyAdd(b0, a, c00); c01 = F.multiplyAdd(b1, a, c01)
+            a = V(repeating: a1[p])
+            c10 = F.multiplyAdd(b0, a, c10); c11 = F.multiplyAdd(b1, a, c11)
+            a = V(repeating: a2[p])
+            c20 = F.multiplyAdd(b0, a, c20); c21 = F.multiplyAdd(b1, a, c21)
+            a = V(repeating: a3[p])
+            c30 = F.multiplyAdd(b0, a, c30); c31 = F.multiplyAdd(b1, a, c31)
+            a = V(repeating: a4[p])
+            c40 = F.multiplyAdd(b0, a, c40); c41 = F.multiplyAdd(b1, a, c41)
+            a = V(repeating: a5[p])
+            c50 = F.multiplyAdd(b0, a, c50); c51 = F.multiplyAdd(b1, a, c51)
+            a = V(repeating: a6[p])
+            c60 = F.multiplyAdd(b0, a, c60); c61 = F.multiplyAdd(b1, a, c61)
+            a = V(repeating: a7[p])
+            c70 = F.multiplyAdd(b0, a, c70); c71 = F.multiplyAdd(b1, a, c71)
+            b += bStep
+            p &+= depthStride
         }
-        @inline(__always) func store(_ r: Int, _ v: V) {
+        @inline(__always) func store(_ r: Int, _ low: V, _ high: V) {
             guard r < rows else { return }
             let row = c + r * ldc
-            if columns == 16 && columnStride == 1 {
+            if columns == nr && columnStride == 1 {
                 let raw = UnsafeMutableRawPointer(row)
-                raw.storeBytes(of: overwrite ? v * alpha : raw.loadUnaligned(as: V.self) + v * alpha, as: V.self)
-            } else if overwrite {
-                for j in 0..<columns { row[j * columnStride] = alpha * v[j] }
+                if overwrite {
+                    raw.storeBytes(of: low * alpha, as: V.self)
+                    raw.storeBytes(of: high * alpha, toByteOffset: half, as: V.self)
+                } else {
+                    raw.storeBytes(of: F.multiplyAdd(low, V(repeating: alpha), raw.loadUnaligned(as: V.self)), as: V.self)
+                    raw.storeBytes(of: F.multiplyAdd(high, V(repeating: alpha), raw.loadUnaligned(fromByteOffset: half, as: V.self)),
+                                   toByteOffset: half, as: V.self)
+                }
             } else {
-                for j in 0..<columns { row[j * columnStride] += alpha * v[j] }
+                for j in 0..<columns {
+                    let value = alpha * (j < V.scalarCount ? low[j] : high[j - V.scalarCount])
+                    if overwrite { row[j * columnStride] = value } else { row[j * columnStride] += value }
+                }
             }
         }
-        store(0, c0); store(1, c1); store(2, c2); store(3, c3); store(4, c4); store(5, c5)
+        store(0, c00, c01); store(1, c10, c11); store(2, c20, c21); store(3, c30, c31)
+        store(4, c40, c41); store(5, c50, c51); store(6, c60, c61); store(7, c70, c71)
     }
 }

@@ -173,7 +173,7 @@ struct PoolWindows<F: SIMDScalar & BinaryFloatingPoint> {
 }
 
 /// The floating-point types pooled eight windows at a time.
-protocol PoolLanes: CPUFloat & SIMDScalar & Codable {
+protocol PoolLanes: CPUFloat {
     /// Folds one tap into the windows of `lanes`: each sum gains the candidate; the maximum (and `tap` as its
     /// offset) is replaced by a greater candidate, by NaN over a number, or by the window's first, so that the
     /// first of equal maxima wins.
