@@ -2,9 +2,9 @@ import KilnCore
 
 /// Matrix multiplication on the CPU: a cache-blocked GEMM in the BLIS style. Panels of B (`kc × nc`) and blocks
 /// of A (`mc × kc`) are packed into contiguous slivers — which also converts dtypes and absorbs any strides,
-/// so transposed operands cost nothing extra — and a register-tiled 8×32 micro-kernel runs over them.
+/// so transposed operands cost nothing extra — and a register-tiled 12×32 micro-kernel runs over them.
 enum CPUGemm {
-    static let mr = 8
+    static let mr = 12
     static let nr = 32
     static let kc = 256
     static let mc = 48
@@ -255,8 +255,8 @@ enum CPUGemm {
     /// (element `(r, p)` at `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at
     /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` repeat the last real row and are not stored.
     ///
-    /// Sixteen accumulators (eight rows, two vectors each) keep both fused multiply-add pipes of a core busy
-    /// through their four-cycle latency; each depth step loads two vectors of B and broadcasts eight of A.
+    /// Twenty-four float32 accumulators (twelve rows, two vectors each) keep both fused multiply-add pipes of a core
+    /// busy through their four-cycle latency; each depth step loads two vectors of B and broadcasts twelve of A.
     @inline(__always)
     static func microKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
                                          rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
@@ -265,9 +265,11 @@ enum CPUGemm {
         typealias V = SIMD16<F>
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
         var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
+        var c80 = V(), c81 = V(), c90 = V(), c91 = V(), cA0 = V(), cA1 = V(), cB0 = V(), cB1 = V()
         let last = rows - 1
         @inline(__always) func row(_ r: Int) -> UnsafePointer<F> { left + min(r, last) * rowStride }
         let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5), a6 = row(6), a7 = row(7)
+        let a8 = row(8), a9 = row(9), aA = row(10), aB = row(11)
         let bStep = rightStride * MemoryLayout<F>.stride, half = V.scalarCount * MemoryLayout<F>.stride
         var b = UnsafeRawPointer(right), p = 0
         for _ in 0..<kc {
@@ -288,6 +290,14 @@ enum CPUGemm {
             c60 = F.multiplyAdd(b0, a, c60); c61 = F.multiplyAdd(b1, a, c61)
             a = V(repeating: a7[p])
             c70 = F.multiplyAdd(b0, a, c70); c71 = F.multiplyAdd(b1, a, c71)
+            a = V(repeating: a8[p])
+            c80 = F.multiplyAdd(b0, a, c80); c81 = F.multiplyAdd(b1, a, c81)
+            a = V(repeating: a9[p])
+            c90 = F.multiplyAdd(b0, a, c90); c91 = F.multiplyAdd(b1, a, c91)
+            a = V(repeating: aA[p])
+            cA0 = F.multiplyAdd(b0, a, cA0); cA1 = F.multiplyAdd(b1, a, cA1)
+            a = V(repeating: aB[p])
+            cB0 = F.multiplyAdd(b0, a, cB0); cB1 = F.multiplyAdd(b1, a, cB1)
             b += bStep
             p &+= depthStride
         }
@@ -313,5 +323,6 @@ enum CPUGemm {
         }
         store(0, c00, c01); store(1, c10, c11); store(2, c20, c21); store(3, c30, c31)
         store(4, c40, c41); store(5, c50, c51); store(6, c60, c61); store(7, c70, c71)
+        store(8, c80, c81); store(9, c90, c91); store(10, cA0, cA1); store(11, cB0, cB1)
     }
 }
