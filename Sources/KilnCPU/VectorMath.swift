@@ -37,18 +37,36 @@ enum VectorMath {
         let log2e: Float = 1.44269504088896341, ln2High: Float = 0.693359375, ln2Low: Float = -2.12194440e-4
         // Round to the nearest integer with the 1.5·2²³ trick (plain adds: no SSE4.1 `roundps` in portable
         // builds); the same sum holds the integer in its low mantissa bits.
-        let shifted = x * log2e + 12_582_912
+        let shifted = multiplyAdd(x, log2e, 12_582_912)
         let n = shifted - 12_582_912
-        let r = (x - n * ln2High) - n * ln2Low
+        let r = multiplyAdd(n, -ln2Low, multiplyAdd(n, -ln2High, x))
         var p = V(repeating: 1.9875691500e-4)
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        p = p * (r * r) + r + 1
+        p = multiplyAdd(p, r, 1.3981999507e-3)
+        p = multiplyAdd(p, r, 8.3334519073e-3)
+        p = multiplyAdd(p, r, 4.1665795894e-2)
+        p = multiplyAdd(p, r, 1.6666665459e-1)
+        p = multiplyAdd(p, r, 5.0000001201e-1)
+        p = multiplyAdd(p, r * r, r) + 1
         return (p, unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000)
     }
+
+    /// `a·b + c`: one fused instruction in a build for a CPU with FMA, a multiply and an add otherwise.
+    @inline(__always)
+    private static func multiplyAdd(_ a: V, _ b: V, _ c: V) -> V { Float.multiplyAdd(a, b, c) }
+
+    /// `a·b + c` with scalar `b` and `c` (see `multiplyAdd(_:_:_:)`).
+    @inline(__always)
+    private static func multiplyAdd(_ a: V, _ b: Float, _ c: Float) -> V {
+        Float.multiplyAdd(a, V(repeating: b), V(repeating: c))
+    }
+
+    /// `a·b + c` with scalar `c` (see `multiplyAdd(_:_:_:)`).
+    @inline(__always)
+    private static func multiplyAdd(_ a: V, _ b: V, _ c: Float) -> V { Float.multiplyAdd(a, b, V(repeating: c)) }
+
+    /// `a·b + c` with scalar `b` (see `multiplyAdd(_:_:_:)`).
+    @inline(__always)
+    private static func multiplyAdd(_ a: V, _ b: Float, _ c: V) -> V { Float.multiplyAdd(a, V(repeating: b), c) }
 
     /// `2ⁿ` for integers `n` in [-127, 128] (−127 gives 0).
     @inline(__always)
@@ -101,11 +119,11 @@ enum VectorMath {
         let (t, sign) = magnitudeAndSign(x)
         let z = x * x
         var p = V(repeating: -5.70498872745e-3)
-        p = p * z + 2.06390887954e-2
-        p = p * z - 5.37397155531e-2
-        p = p * z + 1.33314422036e-1
-        p = p * z - 3.33332819422e-1
-        let small = p * z * x + x
+        p = multiplyAdd(p, z, 2.06390887954e-2)
+        p = multiplyAdd(p, z, -5.37397155531e-2)
+        p = multiplyAdd(p, z, 1.33314422036e-1)
+        p = multiplyAdd(p, z, -3.33332819422e-1)
+        let small = multiplyAdd(p * z, x, x)
         let large = 1 - 2 / (exp(t + t) + 1)
         return select(t .< 0.625, small, select(x .!= x, x, signed(large, sign)))
     }
@@ -118,24 +136,24 @@ enum VectorMath {
         let (absolute, sign) = magnitudeAndSign(x)
         let s = x * x
         var p = V(repeating: -5.6678734222e-04)
-        p = p * s + 4.9273898810e-03
-        p = p * s - 2.6720867200e-02
-        p = p * s + 1.1280577882e-01
-        p = p * s - 3.7612390529e-01
-        p = p * s + 1.1283791470e+00
+        p = multiplyAdd(p, s, 4.9273898810e-03)
+        p = multiplyAdd(p, s, -2.6720867200e-02)
+        p = multiplyAdd(p, s, 1.1280577882e-01)
+        p = multiplyAdd(p, s, -3.7612390529e-01)
+        p = multiplyAdd(p, s, 1.1283791470e+00)
         let small = p * x
         let t = select(absolute .< 4, absolute, V(repeating: 4))
         let u = 1 / t
         var r = V(repeating: 3.2063788806e-02)
-        r = r * u - 1.8718474377e-01
-        r = r * u + 4.5619119790e-01
-        r = r * u - 5.6147565832e-01
-        r = r * u + 2.5930492372e-01
-        r = r * u + 2.1877616554e-01
-        r = r * u - 3.7169698493e-01
-        r = r * u + 1.9604565435e-02
-        r = r * u + 5.6188565670e-01
-        r = r * u + 1.1467243431e-04
+        r = multiplyAdd(r, u, -1.8718474377e-01)
+        r = multiplyAdd(r, u, 4.5619119790e-01)
+        r = multiplyAdd(r, u, -5.6147565832e-01)
+        r = multiplyAdd(r, u, 2.5930492372e-01)
+        r = multiplyAdd(r, u, 2.1877616554e-01)
+        r = multiplyAdd(r, u, -3.7169698493e-01)
+        r = multiplyAdd(r, u, 1.9604565435e-02)
+        r = multiplyAdd(r, u, 5.6188565670e-01)
+        r = multiplyAdd(r, u, 1.1467243431e-04)
         let large = 1 - exp(-(t * t)) * r
         return select(absolute .< 1, small, select(x .!= x, x, signed(large, sign)))
     }
@@ -152,7 +170,10 @@ enum VectorMath {
 
     /// The exact GELU, `x·(1 + erf(x/√2))/2`.
     static func gelu(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int) {
-        @inline(__always) func f(_ x: V) -> V { x * (1 + erf(x * 0.70710678118654752440)) / 2 }
+        @inline(__always) func f(_ x: V) -> V {
+            let half = x * 0.5
+            return multiplyAdd(half, erf(x * 0.70710678118654752440), half)
+        }
         map(a, into: o, count: count, f)
     }
 
@@ -264,7 +285,7 @@ enum VectorMath {
 
     /// `Σ a[i]·b[i]` over `count` elements, in sixty-four running float32 sums.
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
-        @inline(__always) func add(_ total: V, _ x: V, _ y: V) -> V { total + x * y }
+        @inline(__always) func add(_ total: V, _ x: V, _ y: V) -> V { multiplyAdd(x, y, total) }
         return fold(a, b, count: count, initial: 0, padding: 0, add, merge: +).sum()
     }
 
