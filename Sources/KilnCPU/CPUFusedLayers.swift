@@ -52,14 +52,9 @@ enum CPUFusedLayers {
         let mu = CPUReduce.blockSum(row, n) / Double(n)
         var squares = 0.0, i = 0
         if let f = row as? UnsafePointer<Float> {
-            var lanes = SIMD8<Double>(repeating: 0)
             let center = SIMD8<Double>(repeating: mu)
-            while i + 8 <= n {
-                let d = SIMD8<Double>(UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self)) - center
-                lanes += d * d
-                i += 8
-            }
-            squares = lanes.sum()
+            @inline(__always) func squared(_ x: SIMD8<Double>) -> SIMD8<Double> { (x - center) * (x - center) }
+            (squares, i) = CPUReduce.widenedSum(f, n, squared)
         }
         while i < n {
             let d = row[i].asDouble - mu

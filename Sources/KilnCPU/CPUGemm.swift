@@ -109,9 +109,10 @@ enum CPUGemm {
     }
 
     /// Whether the right operand is read in place: stored as `F` with unit column stride, and few enough
-    /// rows of C that packing it would not pay for itself through reuse.
+    /// rows of C (at most 96, as a convolution's output channels often are) that packing it would not pay for
+    /// itself through reuse.
     private static func readsRightInPlace<F: CPUFloat>(_ type: F.Type, _ right: Matrix, rows: Int) -> Bool {
-        right.dtype == F.storageDType && right.columnStride == 1 && rows <= mc
+        right.dtype == F.storageDType && right.columnStride == 1 && rows <= 96
     }
 
     /// The elements packed to compute `left·right` with `left` as the micro-kernel's left operand.
@@ -155,7 +156,10 @@ enum CPUGemm {
         // no vector load runs past the matrix.
         let packedB = UnsafeMutablePointer<F>.allocate(capacity: kc * (packRight ? min(nc, roundUp(n, nr)) : nr))
         defer { packedB.deallocate() }
-        let packedA = packLeft ? UnsafeMutablePointer<F>.allocate(capacity: mc * kc) : nil
+        // A right operand read in place has few rows of C (`readsRightInPlace`): one block of all of them reads each
+        // of its slivers from memory once.
+        let blockRows = packRight ? mc : m
+        let packedA = packLeft ? UnsafeMutablePointer<F>.allocate(capacity: blockRows * kc) : nil
         defer { packedA?.deallocate() }
         let leftElements = a.base.assumingMemoryBound(to: F.self) + a.offset
         let rightElements = b.base.assumingMemoryBound(to: F.self) + b.offset
@@ -173,7 +177,7 @@ enum CPUGemm {
                 }
                 var i0 = 0
                 while i0 < m {
-                    let mcEff = min(mc, m - i0)
+                    let mcEff = min(blockRows, m - i0)
                     if let packedA { packA(a, rows: i0, mcEff, columns: pc, kcEff, into: packedA) }
                     for s in 0..<slivers {
                         let j = s * nr, nEff = min(nr, ncEff - j)
