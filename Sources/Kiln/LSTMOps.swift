@@ -35,10 +35,12 @@ public func lstmCell(gates: Tensor, cell: Tensor) -> (hidden: Tensor, cell: Tens
 /// (`[batch, hidden]`), returns all states as one `[2, time + 1, batch, hidden]` tensor: hidden states in `[0]`,
 /// cell states in `[1]`, step 0 the initial ones.
 ///
-/// The input projections of all steps are one product written into the gates (over the biases); a step is then
-/// one product `h·W_hhᵀ` accumulated into its gates and one `lstmCell`, with no tensors made per step. The
-/// backward runs the cells' backward in reverse with one product `dgates·W_hh` per step, then forms each weight's
-/// gradient and the input's as single products over all steps (PyTorch's and cuDNN's arrangement).
+/// The input projections of all steps are one product written into the gates (over the biases); the backend's
+/// `lstmRecurrence` then runs the steps, each one product `h·W_hhᵀ` accumulated into its gates and one cell, with no
+/// tensors made per step (the CPU runs each thread's rows of the batch through all steps on their own). The
+/// backward runs the cells' backward in reverse with one product `dgates·W_hh` per step (`lstmRecurrenceBackward`),
+/// then forms each weight's gradient and the input's as single products over all steps (PyTorch's and cuDNN's
+/// arrangement).
 public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasIH: Tensor? = nil, biasHH: Tensor? = nil,
                       hidden: Tensor, cell: Tensor) -> Tensor {
     OpCheck.floatingPoint("lstmLayer", input)
@@ -70,40 +72,24 @@ public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasI
     backend.matmul(LSTMSteps.single(LSTMSteps.rows(steps)), LSTMSteps.transposed(wIH), out: LSTMSteps.single(gateRows),
                    alpha: 1, beta: biases.isEmpty ? 0 : 1)
     let states = Tensor.uninitialized([2, time + 1, batch, width], dtype: dtype, device: device)
-    backend.copy(h0.view, to: LSTMSteps.state(states, 0, 0))
-    backend.copy(c0.view, to: LSTMSteps.state(states, 1, 0))
+    backend.copy(h0.view, to: LSTMSteps.state(states.view, 0, 0))
+    backend.copy(c0.view, to: LSTMSteps.state(states.view, 1, 0))
     // W_hhᵀ copied once, row-major, so that every step's product reads it in place.
     let transposedHH = Tensor.uninitialized([1, width, 4 * width], dtype: dtype, device: device)
     backend.copy(LSTMSteps.transposed(wHH), to: transposedHH.view)
-    for t in 0..<time {
-        backend.matmul(LSTMSteps.single(LSTMSteps.state(states, 0, t)), transposedHH.view, out: LSTMSteps.single(LSTMSteps.step(gates, t)), alpha: 1, beta: 1)
-        // The gates are overwritten with their activations, which are what the backward reads.
-        backend.lstmCell(gates: LSTMSteps.step(gates, t), cell: LSTMSteps.state(states, 1, t), activationsOut: LSTMSteps.step(gates, t),
-                         hiddenOut: LSTMSteps.state(states, 0, t + 1), cellOut: LSTMSteps.state(states, 1, t + 1))
-    }
+    backend.lstmRecurrence(gates: gates.view, transposedWeightHH: transposedHH.view, states: states.view)
     let inputs: [Tensor?] = [x, wIH, wHH, bIH, bHH, h0, c0]
     // The backward reads the states through an alias: capturing `states` itself would make its graph own it.
     let saved = states.detached()
     return states.recorded("lstmLayer", inputs.compactMap { $0 }) { g in
         let g = g.to(dtype).contiguous()
         let gatesGradient = Tensor.uninitialized(gates.shape, dtype: dtype, device: device)
-        let hiddenGradient = Tensor.uninitialized(hidden.shape, dtype: dtype, device: device)
-        var (cellGradient, previousCellGradient) = (Tensor.uninitialized(hidden.shape, dtype: dtype, device: device),
-                                                    Tensor.uninitialized(hidden.shape, dtype: dtype, device: device))
-        backend.copy(LSTMSteps.state(g, 0, time), to: hiddenGradient.view)
-        backend.copy(LSTMSteps.state(g, 1, time), to: cellGradient.view)
-        for t in stride(from: time, to: 0, by: -1) {
-            // Step t read gates[t-1] and the states at t-1 and wrote those at t; the gradients reaching the states
-            // at t-1 are g's own plus what flows back through the step.
-            backend.lstmCellBackward(activations: LSTMSteps.step(gates, t - 1), cell: LSTMSteps.state(saved, 1, t - 1),
-                                     cellOut: LSTMSteps.state(saved, 1, t), hiddenGradient: hiddenGradient.view,
-                                     cellOutGradient: cellGradient.view, gatesGradient: LSTMSteps.step(gatesGradient, t - 1),
-                                     cellGradient: previousCellGradient.view)
-            backend.copy(LSTMSteps.state(g, 0, t - 1), to: hiddenGradient.view)
-            backend.matmul(LSTMSteps.single(LSTMSteps.step(gatesGradient, t - 1)), LSTMSteps.single(wHH.view), out: LSTMSteps.single(hiddenGradient.view), alpha: 1, beta: 1)
-            backend.binary(.add, previousCellGradient.view, LSTMSteps.state(g, 1, t - 1), out: previousCellGradient.view)
-            swap(&cellGradient, &previousCellGradient)
-        }
+        let (hiddenGradient, cellGradient, scratch) = (Tensor.uninitialized(hidden.shape, dtype: dtype, device: device),
+                                                       Tensor.uninitialized(hidden.shape, dtype: dtype, device: device),
+                                                       Tensor.uninitialized(hidden.shape, dtype: dtype, device: device))
+        backend.lstmRecurrenceBackward(activations: gates.view, states: saved.view, weightHH: LSTMSteps.single(wHH.view),
+                                       stateGradients: g.view, gatesGradient: gatesGradient.view, hiddenGradient: hiddenGradient.view,
+                                       cellGradient: cellGradient.view, scratch: scratch.view)
         // The gates' gradients of all steps as rows: dX = dG·W_ih, dW_ih = dGᵀ·X, dW_hh = dGᵀ·H_{t-1}, db = Σ rows.
         let gradientRows = LSTMSteps.rows(gatesGradient)
         let transposedRows = LSTMSteps.single(gradientRows.with(layout: gradientRows.layout.transposed(0, 1)))
@@ -130,21 +116,8 @@ public func lstmLayer(_ input: Tensor, weightIH: Tensor, weightHH: Tensor, biasI
     }
 }
 
-/// Views of one time step inside `lstmLayer`'s contiguous `[time, batch, columns]` and `[2, time + 1, batch, hidden]`
-/// buffers.
-private enum LSTMSteps {
-    /// Step `t` of a `[time, batch, columns]` tensor, as `[batch, columns]`.
-    static func step(_ t3: Tensor, _ t: Int) -> BufferView {
-        let (batch, columns) = (t3.shape[1], t3.shape[2])
-        return t3.view.with(layout: Layout(contiguous: [batch, columns], offset: t3.layout.offset + t * batch * columns))
-    }
-
-    /// State `kind` (0 hidden, 1 cell) at step `t` of a `[2, time + 1, batch, hidden]` tensor, as `[batch, hidden]`.
-    static func state(_ states: Tensor, _ kind: Int, _ t: Int) -> BufferView {
-        let (steps, batch, width) = (states.shape[1], states.shape[2], states.shape[3])
-        return states.view.with(layout: Layout(contiguous: [batch, width], offset: states.layout.offset + (kind * steps + t) * batch * width))
-    }
-
+/// `lstmLayer`'s views of its weights and of its contiguous `[time, batch, columns]` buffers as matrices.
+private extension LSTMSteps {
     /// A matrix's transpose as the rank-3 `[1, columns, rows]` view the backend's product takes.
     static func transposed(_ matrix: Tensor) -> BufferView {
         matrix.view.with(layout: Layout(shape: [1, matrix.shape[1], matrix.shape[0]], strides: [0, matrix.strides[1], matrix.strides[0]],
@@ -154,10 +127,5 @@ private enum LSTMSteps {
     /// A contiguous `[time, batch, columns]` tensor as `[time·batch, columns]` rows.
     static func rows(_ t3: Tensor) -> BufferView {
         t3.view.with(layout: Layout(contiguous: [t3.shape[0] * t3.shape[1], t3.shape[2]], offset: t3.layout.offset))
-    }
-
-    /// A matrix view as the rank-3 `[1, rows, columns]` the backend's product takes.
-    static func single(_ matrix: BufferView) -> BufferView {
-        matrix.with(layout: Layout(shape: [1] + matrix.layout.shape, strides: [0] + matrix.layout.strides, offset: matrix.layout.offset))
     }
 }

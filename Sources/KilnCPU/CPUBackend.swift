@@ -150,6 +150,18 @@ public final class CPUBackend: Backend {
         CPULSTMCell.backward(activations: activations, cell: cell, cellOut: cellOut, hiddenGradient: hiddenGradient,
                              cellOutGradient: cellOutGradient, gatesGradient: gatesGradient, cellGradient: cellGradient)
     }
+    /// The CPU implementation of `Backend.lstmRecurrence`: each thread runs every step on its own rows of the batch.
+    public func lstmRecurrence(gates: BufferView, transposedWeightHH: BufferView, states: BufferView) {
+        CPULSTMRecurrence.forward(on: self, gates: gates, transposedWeightHH: transposedWeightHH, states: states)
+    }
+    /// The CPU implementation of `Backend.lstmRecurrenceBackward`: each thread runs every step on its own rows.
+    public func lstmRecurrenceBackward(activations: BufferView, states: BufferView, weightHH: BufferView, stateGradients: BufferView,
+                                       gatesGradient: BufferView, hiddenGradient: BufferView, cellGradient: BufferView,
+                                       scratch: BufferView) {
+        CPULSTMRecurrence.backward(on: self, activations: activations, states: states, weightHH: weightHH,
+                                   stateGradients: stateGradients, gatesGradient: gatesGradient, hiddenGradient: hiddenGradient,
+                                   cellGradient: cellGradient, scratch: scratch)
+    }
     /// The CPU implementation of `Backend.crossEntropy`.
     public func crossEntropy(logits: BufferView, targets: BufferView, options: CrossEntropyOptions, losses: BufferView) {
         CPUFusedLayers.crossEntropy(logits: logits, targets: targets, options: options, losses: losses)

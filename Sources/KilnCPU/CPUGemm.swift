@@ -277,35 +277,48 @@ enum CPUGemm {
         let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5), a6 = row(6), a7 = row(7)
         let a8 = row(8), a9 = row(9), aA = row(10), aB = row(11)
         let bStep = rightStride * MemoryLayout<F>.stride, half = V.scalarCount * MemoryLayout<F>.stride
-        var b = UnsafeRawPointer(right), p = 0
-        for _ in 0..<kc {
-            let b0 = b.loadUnaligned(as: V.self), b1 = b.loadUnaligned(fromByteOffset: half, as: V.self)
-            var a = V(repeating: a0[p])
-            c00 = F.multiplyAdd(b0, a, c00); c01 = F.multiplyAdd(b1, a, c01)
-            a = V(repeating: a1[p])
-            c10 = F.multiplyAdd(b0, a, c10); c11 = F.multiplyAdd(b1, a, c11)
-            a = V(repeating: a2[p])
-            c20 = F.multiplyAdd(b0, a, c20); c21 = F.multiplyAdd(b1, a, c21)
-            a = V(repeating: a3[p])
-            c30 = F.multiplyAdd(b0, a, c30); c31 = F.multiplyAdd(b1, a, c31)
-            a = V(repeating: a4[p])
-            c40 = F.multiplyAdd(b0, a, c40); c41 = F.multiplyAdd(b1, a, c41)
-            a = V(repeating: a5[p])
-            c50 = F.multiplyAdd(b0, a, c50); c51 = F.multiplyAdd(b1, a, c51)
-            a = V(repeating: a6[p])
-            c60 = F.multiplyAdd(b0, a, c60); c61 = F.multiplyAdd(b1, a, c61)
-            a = V(repeating: a7[p])
-            c70 = F.multiplyAdd(b0, a, c70); c71 = F.multiplyAdd(b1, a, c71)
-            a = V(repeating: a8[p])
-            c80 = F.multiplyAdd(b0, a, c80); c81 = F.multiplyAdd(b1, a, c81)
-            a = V(repeating: a9[p])
-            c90 = F.multiplyAdd(b0, a, c90); c91 = F.multiplyAdd(b1, a, c91)
-            a = V(repeating: aA[p])
-            cA0 = F.multiplyAdd(b0, a, cA0); cA1 = F.multiplyAdd(b1, a, cA1)
-            a = V(repeating: aB[p])
-            cB0 = F.multiplyAdd(b0, a, cB0); cB1 = F.multiplyAdd(b1, a, cB1)
-            b += bStep
-            p &+= depthStride
+        // The depth loop for the first 4, 8 or 12 rows: a short sliver (a 16-row block's last 4 rows) does not pay for
+        // twelve. Each call below passes a constant, so each inlined loop keeps only its own rows.
+        @inline(__always) func accumulate(groups: Int) {
+            var b = UnsafeRawPointer(right), p = 0
+            for _ in 0..<kc {
+                let b0 = b.loadUnaligned(as: V.self), b1 = b.loadUnaligned(fromByteOffset: half, as: V.self)
+                var a = V(repeating: a0[p])
+                c00 = F.multiplyAdd(b0, a, c00); c01 = F.multiplyAdd(b1, a, c01)
+                a = V(repeating: a1[p])
+                c10 = F.multiplyAdd(b0, a, c10); c11 = F.multiplyAdd(b1, a, c11)
+                a = V(repeating: a2[p])
+                c20 = F.multiplyAdd(b0, a, c20); c21 = F.multiplyAdd(b1, a, c21)
+                a = V(repeating: a3[p])
+                c30 = F.multiplyAdd(b0, a, c30); c31 = F.multiplyAdd(b1, a, c31)
+                if groups > 1 {
+                    a = V(repeating: a4[p])
+                    c40 = F.multiplyAdd(b0, a, c40); c41 = F.multiplyAdd(b1, a, c41)
+                    a = V(repeating: a5[p])
+                    c50 = F.multiplyAdd(b0, a, c50); c51 = F.multiplyAdd(b1, a, c51)
+                    a = V(repeating: a6[p])
+                    c60 = F.multiplyAdd(b0, a, c60); c61 = F.multiplyAdd(b1, a, c61)
+                    a = V(repeating: a7[p])
+                    c70 = F.multiplyAdd(b0, a, c70); c71 = F.multiplyAdd(b1, a, c71)
+                }
+                if groups > 2 {
+                    a = V(repeating: a8[p])
+                    c80 = F.multiplyAdd(b0, a, c80); c81 = F.multiplyAdd(b1, a, c81)
+                    a = V(repeating: a9[p])
+                    c90 = F.multiplyAdd(b0, a, c90); c91 = F.multiplyAdd(b1, a, c91)
+                    a = V(repeating: aA[p])
+                    cA0 = F.multiplyAdd(b0, a, cA0); cA1 = F.multiplyAdd(b1, a, cA1)
+                    a = V(repeating: aB[p])
+                    cB0 = F.multiplyAdd(b0, a, cB0); cB1 = F.multiplyAdd(b1, a, cB1)
+                }
+                b += bStep
+                p &+= depthStride
+            }
+        }
+        switch rows {
+        case ...4: accumulate(groups: 1)
+        case ...8: accumulate(groups: 2)
+        default: accumulate(groups: 3)
         }
         @inline(__always) func store(_ r: Int, _ low: V, _ high: V) {
             guard r < rows else { return }

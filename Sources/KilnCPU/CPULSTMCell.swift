@@ -27,17 +27,26 @@ enum CPULSTMCell {
                                              _ hiddenOut: BufferView, _ cellOut: BufferView) {
         let n = cell.shape[1]
         forEachRow(F.self, inputs: [gates, cell], outputs: [activationsOut, hiddenOut, cellOut], grain: max(1, 1024 / max(n, 1))) { b, input, output in
-            let (ab, cb, sb, hb, c2b) = (input[0] + 4 * b * n, input[1] + b * n, output[0] + 4 * b * n, output[1] + b * n, output[2] + b * n)
-            let done = F.self == Float.self
-                ? VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), activations: rebound(sb), hidden: rebound(hb),
-                                      cellOut: rebound(c2b), count: n) : 0
-            for j in done..<n {
-                let (i, f, g, o) = (CPUElementwise.sigmoid(ab[j]), CPUElementwise.sigmoid(ab[n + j]), F.tanh(ab[2 * n + j]),
-                                    CPUElementwise.sigmoid(ab[3 * n + j]))
-                (sb[j], sb[n + j], sb[2 * n + j], sb[3 * n + j]) = (i, f, g, o)
-                c2b[j] = f * cb[j] + i * g
-                hb[j] = o * F.tanh(c2b[j])
-            }
+            forwardRow(b, count: n, gates: input[0], cell: input[1], activations: output[0], hidden: output[1], cellOut: output[2])
+        }
+    }
+
+    /// Row `b` of the cell over `n` units: its gates and activations at `4·b·n` (the activations may be the gates),
+    /// its states at `b·n`.
+    @inline(__always)
+    static func forwardRow<F: CPUFloat>(_ b: Int, count n: Int, gates: UnsafePointer<F>, cell: UnsafePointer<F>,
+                                        activations: UnsafeMutablePointer<F>, hidden: UnsafeMutablePointer<F>,
+                                        cellOut: UnsafeMutablePointer<F>) {
+        let (ab, cb, sb, hb, c2b) = (gates + 4 * b * n, cell + b * n, activations + 4 * b * n, hidden + b * n, cellOut + b * n)
+        let done = F.self == Float.self
+            ? VectorMath.lstmCell(gates: rebound(ab), cell: rebound(cb), activations: rebound(sb), hidden: rebound(hb),
+                                  cellOut: rebound(c2b), count: n) : 0
+        for j in done..<n {
+            let (i, f, g, o) = (CPUElementwise.sigmoid(ab[j]), CPUElementwise.sigmoid(ab[n + j]), F.tanh(ab[2 * n + j]),
+                                CPUElementwise.sigmoid(ab[3 * n + j]))
+            (sb[j], sb[n + j], sb[2 * n + j], sb[3 * n + j]) = (i, f, g, o)
+            c2b[j] = f * cb[j] + i * g
+            hb[j] = o * F.tanh(c2b[j])
         }
     }
 
@@ -47,22 +56,33 @@ enum CPULSTMCell {
         let n = cell.shape[1]
         forEachRow(F.self, inputs: [activations, cell, cellOut, hiddenGradient, cellOutGradient], outputs: [gatesGradient, cellGradient],
                    grain: max(1, 1024 / max(n, 1))) { b, input, output in
-            let (sb, dab) = (input[0] + 4 * b * n, output[0] + 4 * b * n)
-            let (cb, c2b, dhb, dc2b, dcb) = (input[1] + b * n, input[2] + b * n, input[3] + b * n, input[4] + b * n, output[1] + b * n)
-            let done = F.self != Float.self ? 0
-                : VectorMath.lstmCellBackward(activations: rebound(sb), cell: rebound(cb), cellOut: rebound(c2b),
-                                              hiddenGradient: rebound(dhb), cellOutGradient: rebound(dc2b),
-                                              gatesGradient: rebound(dab), cellGradient: rebound(dcb), count: n)
-            for j in done..<n {
-                let (i, f, g, o) = (sb[j], sb[n + j], sb[2 * n + j], sb[3 * n + j])
-                let t = F.tanh(c2b[j])
-                let total = dc2b[j] + dhb[j] * o * (1 - t * t)
-                dab[j] = total * g * i * (1 - i)
-                dab[n + j] = total * cb[j] * f * (1 - f)
-                dab[2 * n + j] = total * i * (1 - g * g)
-                dab[3 * n + j] = dhb[j] * t * o * (1 - o)
-                dcb[j] = total * f
-            }
+            backwardRow(b, count: n, activations: input[0], cell: input[1], cellOut: input[2], hiddenGradient: input[3],
+                        cellOutGradient: input[4], gatesGradient: output[0], cellGradient: output[1])
+        }
+    }
+
+    /// Row `b` of the cell's backward over `n` units: activations and gates' gradients at `4·b·n`, states and their
+    /// gradients at `b·n`.
+    @inline(__always)
+    static func backwardRow<F: CPUFloat>(_ b: Int, count n: Int, activations: UnsafePointer<F>, cell: UnsafePointer<F>,
+                                         cellOut: UnsafePointer<F>, hiddenGradient: UnsafePointer<F>,
+                                         cellOutGradient: UnsafePointer<F>, gatesGradient: UnsafeMutablePointer<F>,
+                                         cellGradient: UnsafeMutablePointer<F>) {
+        let (sb, dab) = (activations + 4 * b * n, gatesGradient + 4 * b * n)
+        let (cb, c2b, dhb, dc2b, dcb) = (cell + b * n, cellOut + b * n, hiddenGradient + b * n, cellOutGradient + b * n, cellGradient + b * n)
+        let done = F.self != Float.self ? 0
+            : VectorMath.lstmCellBackward(activations: rebound(sb), cell: rebound(cb), cellOut: rebound(c2b),
+                                          hiddenGradient: rebound(dhb), cellOutGradient: rebound(dc2b),
+                                          gatesGradient: rebound(dab), cellGradient: rebound(dcb), count: n)
+        for j in done..<n {
+            let (i, f, g, o) = (sb[j], sb[n + j], sb[2 * n + j], sb[3 * n + j])
+            let t = F.tanh(c2b[j])
+            let total = dc2b[j] + dhb[j] * o * (1 - t * t)
+            dab[j] = total * g * i * (1 - i)
+            dab[n + j] = total * cb[j] * f * (1 - f)
+            dab[2 * n + j] = total * i * (1 - g * g)
+            dab[3 * n + j] = dhb[j] * t * o * (1 - o)
+            dcb[j] = total * f
         }
     }
 

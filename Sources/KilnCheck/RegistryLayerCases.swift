@@ -48,7 +48,7 @@ extension Registry {
                 return [h, c]
             })
         } }
-        for dtype in floatTypes { for (batch, time, features, hidden) in [(3, 4, 5, 6), (1, 1, 1, 1), (2, 7, 3, 17)] {
+        for dtype in floatTypes { for (batch, time, features, hidden) in [(3, 4, 5, 6), (1, 1, 1, 1), (2, 7, 3, 17), (5, 6, 4, 20), (8, 3, 2, 16)] {
             let shapes = [[batch, time, features], [4 * hidden, features], [4 * hidden, hidden], [4 * hidden], [4 * hidden],
                           [batch, hidden], [batch, hidden]]
             cases.append(CheckCase(op: "lstmLayer", dtype: dtype,

@@ -199,6 +199,19 @@ public protocol Backend: AnyObject, Sendable {
     /// `[batch, 4·hidden]`) and `cellGradient` (the previous state's, `[batch, hidden]`).
     func lstmCellBackward(activations: BufferView, cell: BufferView, cellOut: BufferView, hiddenGradient: BufferView,
                           cellOutGradient: BufferView, gatesGradient: BufferView, cellGradient: BufferView)
+    /// An LSTM layer's recurrence over `time` steps, in place: for each step `t`, `gates[t] += states[0, t]·W_hhᵀ`
+    /// (`transposedWeightHH`, `[1, hidden, 4·hidden]`), then `lstmCell` of `gates[t]` and `states[1, t]`, its activations
+    /// over `gates[t]` and its states into `states[·, t + 1]`. `gates` (`[time, batch, 4·hidden]`, holding the input
+    /// projections and biases) and `states` (`[2, time + 1, batch, hidden]`, step 0 set) are contiguous. Rows of the
+    /// batch never mix, so a backend may run them apart. The default runs one product and one cell per step.
+    func lstmRecurrence(gates: BufferView, transposedWeightHH: BufferView, states: BufferView)
+    /// The recurrence's backward: from its `activations` (the forward's `gates`), `states`, `weightHH`
+    /// (`[1, 4·hidden, hidden]`) and the gradients reaching every state (`stateGradients`, shaped as `states`),
+    /// overwrites `gatesGradient` (`[time, batch, 4·hidden]`) and the initial states' gradients `hiddenGradient` and
+    /// `cellGradient` (`[batch, hidden]`); `scratch` (`[batch, hidden]`) is overwritten. All but the weight are contiguous.
+    func lstmRecurrenceBackward(activations: BufferView, states: BufferView, weightHH: BufferView, stateGradients: BufferView,
+                                gatesGradient: BufferView, hiddenGradient: BufferView, cellGradient: BufferView,
+                                scratch: BufferView)
     /// Per-row cross-entropy of 2-D `logits` against class indices: `losses[i] = logsumexp(row) - row[t]`
     /// (with label smoothing; 0 for ignored rows).
     func crossEntropy(logits: BufferView, targets: BufferView, options: CrossEntropyOptions, losses: BufferView)

@@ -48,15 +48,16 @@ import KilnNN
         return outputs
     }
 
-    @Test(arguments: [RecurrentNetwork.Cell.lstm, .gru])
-    func matchesTheEquations(_ cell: RecurrentNetwork.Cell) {
+    /// Batches of 2 and 7: the CPU runs an LSTM batch of at least two rows per thread as one block of rows per thread.
+    @Test(arguments: [(RecurrentNetwork.Cell.lstm, 2), (.lstm, 7), (.gru, 2)])
+    func matchesTheEquations(_ cell: RecurrentNetwork.Cell, batch: Int) {
         let network: RecurrentNetwork = cell == .lstm ? LSTM(inputSize: 3, hiddenSize: 4, dtype: .float64) : GRU(inputSize: 3, hiddenSize: 4, dtype: .float64)
-        let x = Ref.random([2, 5, 3], seed: 21)
+        let x = Ref.random([batch, 5, 3], seed: 21)
         let weights = network.parameters().map { Ref($0.shape, $0.toArray(Double.self)) }
         let (output, states) = network.run(Tensor(x.values, shape: x.shape))
-        #expect(mismatch(output, Ref([2, 5, 4], Self.reference(cell, x: x, weights: weights)), rtol: 1e-12, atol: 1e-12) == nil)
-        #expect(states[0].shape == [1, 2, 4])
-        #expect(mismatch(states[0].squeezed(axis: 0), Ref([2, 4], output.sliced(axis: 1, start: 4).squeezed(axis: 1).toArray(Double.self)), rtol: 0, atol: 0) == nil)
+        #expect(mismatch(output, Ref([batch, 5, 4], Self.reference(cell, x: x, weights: weights)), rtol: 1e-12, atol: 1e-12) == nil)
+        #expect(states[0].shape == [1, batch, 4])
+        #expect(mismatch(states[0].squeezed(axis: 0), Ref([batch, 4], output.sliced(axis: 1, start: 4).squeezed(axis: 1).toArray(Double.self)), rtol: 0, atol: 0) == nil)
     }
 
     @Test func lengthsFreezeTheStateOfShortSequences() {
@@ -91,9 +92,10 @@ import KilnNN
 
     /// The fused layer's gradients for all its inputs (weights and biases included) through every state it returns,
     /// with and without biases.
-    @Test(arguments: [true, false])
-    func lstmLayerGradientsMatchFiniteDifferences(biases: Bool) {
-        let shapes = [[2, 4, 5], [12, 5], [12, 3], [2, 3], [2, 3]] + (biases ? [[12], [12]] : [])
+    /// (biases, batch, time): a batch of 5 runs as blocks of rows on two or more threads, over an odd number of steps.
+    @Test(arguments: [(true, 2, 4), (false, 2, 4), (true, 5, 3)])
+    func lstmLayerGradientsMatchFiniteDifferences(biases: Bool, batch: Int, time: Int) {
+        let shapes = [[batch, time, 5], [12, 5], [12, 3], [batch, 3], [batch, 3]] + (biases ? [[12], [12]] : [])
         let inputs = shapes.enumerated().map { k, shape in Tensor(Ref.random(shape, seed: 40 + UInt64(k)).values, shape: shape) }
         let result = checkGradients(inputs) {
             lstmLayer($0[0], weightIH: $0[1], weightHH: $0[2], biasIH: biases ? $0[5] : nil, biasHH: biases ? $0[6] : nil,
