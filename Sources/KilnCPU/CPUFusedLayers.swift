@@ -30,11 +30,12 @@ enum CPUFusedLayers {
                                         means[r] = mu
                                         rstds[r] = inv
                                         let (m, s) = (F(mu), F(inv))
-                                        for i in 0..<n {
-                                            var v = (row[i] - m) * s
-                                            if let w { v *= w[i] }
-                                            if let b { v += b[i] }
-                                            o[i] = v
+                                        // One loop per case, so that each vectorises.
+                                        switch (w, b) {
+                                        case let (w?, b?): for i in 0..<n { o[i] = (row[i] - m) * s * w[i] + b[i] }
+                                        case let (w?, nil): for i in 0..<n { o[i] = (row[i] - m) * s * w[i] }
+                                        case let (nil, b?): for i in 0..<n { o[i] = (row[i] - m) * s + b[i] }
+                                        case (nil, nil): for i in 0..<n { o[i] = (row[i] - m) * s }
                                         }
                                     }
                                 }
@@ -46,20 +47,40 @@ enum CPUFusedLayers {
         }
     }
 
-    /// The mean of `count` elements and the sum of their squared deviations from it, in Double (two passes;
-    /// float32 rows eight lanes at a time).
+    /// The mean of `count` elements and the sum of their squared deviations from it, in Double (two passes).
+    /// Float32 rows take a centre `c` from float32 sums first, then widen each element once for `Σ(x - c)` and
+    /// `Σ(x - c)²` in Double: with `c` within float32 rounding of the mean, the shifted sums lose nothing that
+    /// matters to float32 results, and the row is converted once instead of twice.
     static func moments<F: CPUFloat>(_ row: UnsafePointer<F>, count n: Int) -> (mean: Double, squares: Double) {
-        let mu = CPUReduce.blockSum(row, n) / Double(n)
-        var squares = 0.0, i = 0
         if let f = row as? UnsafePointer<Float> {
-            let center = SIMD8<Double>(repeating: mu)
-            @inline(__always) func squared(_ x: SIMD8<Double>) -> SIMD8<Double> { (x - center) * (x - center) }
-            (squares, i) = CPUReduce.widenedSum(f, n, squared)
+            var c = Double(VectorMath.sum(f, count: n)) / Double(n)
+            if !c.isFinite { c = CPUReduce.blockSum(f, n) / Double(n) }  // a float32 sum past Float.greatestFiniteMagnitude
+            let center = SIMD8<Double>(repeating: c)
+            var d0 = SIMD8<Double>(), d1 = d0, s0 = d0, s1 = d0
+            var i = 0
+            while i + 16 <= n {
+                let x0 = SIMD8<Double>(UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self)) - center
+                let x1 = SIMD8<Double>(UnsafeRawPointer(f + i + 8).loadUnaligned(as: SIMD8<Float>.self)) - center
+                d0 += x0; s0 += x0 * x0
+                d1 += x1; s1 += x1 * x1
+                i += 16
+            }
+            var (deviations, squares) = ((d0 + d1).sum(), (s0 + s1).sum())
+            while i < n {
+                let d = Double(f[i]) - c
+                deviations += d
+                squares += d * d
+                i += 1
+            }
+            // Σ(x - μ)² = Σ(x - c)² - n·(μ - c)², with μ - c = Σ(x - c)/n.
+            let shift = deviations / Double(n)
+            return (c + shift, max(squares - Double(n) * shift * shift, 0))
         }
-        while i < n {
+        let mu = CPUReduce.blockSum(row, n) / Double(n)
+        var squares = 0.0
+        for i in 0..<n {
             let d = row[i].asDouble - mu
             squares += d * d
-            i += 1
         }
         return (mu, squares)
     }

@@ -157,40 +157,31 @@ enum CPUReduce {
         }
     }
 
-    /// The sum of a block in `Double`, `float32` data widened eight lanes at a time so the loop vectorizes.
+    /// The sum of a block in `Double`, `float32` data widened eight lanes at a time into four running vectors (one
+    /// would leave the loop bound by the adds' latency).
     @inline(__always)
     static func blockSum<T: CPUScalar>(_ p: UnsafePointer<T>, _ n: Int) -> Double {
         if let f = p as? UnsafePointer<Float> {
-            @inline(__always) func identity(_ x: SIMD8<Double>) -> SIMD8<Double> { x }
-            var (total, i) = widenedSum(f, n, identity)
+            @inline(__always) func load(_ i: Int) -> SIMD8<Double> {
+                SIMD8<Double>(UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self))
+            }
+            var s0 = SIMD8<Double>(), s1 = s0, s2 = s0, s3 = s0
+            var i = 0
+            while i + 32 <= n {
+                s0 += load(i); s1 += load(i + 8); s2 += load(i + 16); s3 += load(i + 24)
+                i += 32
+            }
+            while i + 8 <= n {
+                s0 += load(i)
+                i += 8
+            }
+            var total = ((s0 + s1) + (s2 + s3)).sum()
             while i < n { total += Double(f[i]); i += 1 }
             return total
         }
         var total = 0.0
         for i in 0..<n { total += p[i].asDouble }
         return total
-    }
-
-    /// `Σ term(x)` in `Double` over the first `n / 8 · 8` of `n` float32 elements, widened eight at a time into four
-    /// running vectors (one would leave the loop bound by the adds' latency); returns the sum and how many
-    /// elements it covered. Callers pass local functions marked `@inline(__always)`, which are inlined.
-    @inline(__always)
-    static func widenedSum(_ f: UnsafePointer<Float>, _ n: Int,
-                           _ term: (SIMD8<Double>) -> SIMD8<Double>) -> (sum: Double, covered: Int) {
-        @inline(__always) func load(_ i: Int) -> SIMD8<Double> {
-            term(SIMD8<Double>(UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self)))
-        }
-        var s0 = SIMD8<Double>(), s1 = s0, s2 = s0, s3 = s0
-        var i = 0
-        while i + 32 <= n {
-            s0 += load(i); s1 += load(i + 8); s2 += load(i + 16); s3 += load(i + 24)
-            i += 32
-        }
-        while i + 8 <= n {
-            s0 += load(i)
-            i += 8
-        }
-        return (((s0 + s1) + (s2 + s3)).sum(), i)
     }
 
     /// Sum, mean, max or min with the fastest axis kept: each reduced position adds a run of outputs at once.

@@ -23,6 +23,22 @@ import KilnCheck
         #expect(mismatch(result, Ref(shape, expected), rtol: 1e-4, atol: 1e-4) == nil)
     }
 
+    /// Float32 rows whose float32 sum overflows (values near 3·10³⁶, 1024 of them) and rows far from zero for their
+    /// spread: the mean and variance must still come out as in Float64 from the same float32 inputs.
+    @Test func layerNormOfHugeAndOffsetRowsMatchesFloat64() {
+        let n = 1024
+        let noise = Ref.random([2, n], seed: 95, low: -1, high: 1).values
+        let values = (0..<n).map { Double(Float(3e36 + 1e35 * noise[$0])) } + (0..<n).map { Double(Float(1000 + noise[n + $0])) }
+        var expected = values
+        for start in [0, n] {
+            let row = Array(values[start..<(start + n)])
+            let m = mean(row), v = variance(row, ddof: 0)
+            for i in 0..<n { expected[start + i] = (row[i] - m) / (v + 1e-5).squareRoot() }
+        }
+        let result = layerNorm(Tensor(values, shape: [2, n]).to(.float32))
+        #expect(mismatch(result, Ref([2, n], expected), rtol: 1e-3, atol: 1e-3) == nil)
+    }
+
     static func referenceCrossEntropy(_ logits: Ref, _ targets: [Int], smoothing: Double, ignore: Int?) -> [Double] {
         let c = logits.shape[1]
         return targets.enumerated().map { r, t in
