@@ -1,8 +1,9 @@
 import KilnCore
 
-/// Matrix multiplication on the CPU: a cache-blocked GEMM in the BLIS style. Panels of B (`kc × nc`) and blocks
-/// of A (`mc × kc`) are packed into contiguous slivers — which also converts dtypes and absorbs any strides,
-/// so transposed operands cost nothing extra — and a register-tiled 12×32 micro-kernel runs over them.
+/// Matrix multiplication on the CPU: a cache-blocked GEMM in the BLIS style. Panels of B (`kc × nc`) are packed
+/// into contiguous slivers — which also converts dtypes and absorbs any strides, so transposed operands cost
+/// nothing extra — unless B is read in place; A is read in place with any strides, or packed by rows when its dtype
+/// needs converting; a register-tiled 12×32 micro-kernel runs over them.
 enum CPUGemm {
     static let mr = 12
     static let nr = 32
@@ -44,7 +45,7 @@ enum CPUGemm {
     }
 
     private static func run<F: CPUFloat>(_ type: F.Type, _ a: BufferView, _ b: BufferView, _ out: BufferView,
-                                                     _ alpha: Double, _ beta: Double, _ batch: Int, _ m: Int, _ n: Int, _ k: Int) {
+                                         _ alpha: Double, _ beta: Double, _ batch: Int, _ m: Int, _ n: Int, _ k: Int) {
         func matrix(_ v: BufferView, _ index: Int) -> Matrix {
             Matrix(base: v.base, dtype: v.dtype, offset: v.layout.offset + index * v.layout.strides[0],
                    rowStride: v.layout.strides[1], columnStride: v.layout.strides[2])
@@ -75,7 +76,7 @@ enum CPUGemm {
     /// `Cᵀ`, scatters) fewer elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the
     /// weight on every call.
     static func gemm<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
-                                              beta: F, c: UnsafeMutablePointer<F>, threaded: Bool) {
+                                  beta: F, c: UnsafeMutablePointer<F>, threaded: Bool) {
         let empty = m == 0 || n == 0 || k == 0 || alpha == 0
         // With beta 0 the first depth block stores its products over C, so C is zeroed only when there are none.
         if beta == 0 && empty {
@@ -127,8 +128,8 @@ enum CPUGemm {
     /// (each thread packs its own part of the right operand), or row ranges when there are too few columns. One
     /// dispatch per product.
     private static func blocked<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
-                                                         left a: Matrix, right b: Matrix, c: Output<F>, overwrite: Bool,
-                                                         threaded: Bool) {
+                                             left a: Matrix, right b: Matrix, c: Output<F>, overwrite: Bool,
+                                             threaded: Bool) {
         let packRight = !readsRightInPlace(F.self, b, rows: m)
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
         let parts = threaded ? min(Parallel.threadCount, max(slivers, rowSlivers)) : 1
@@ -151,8 +152,8 @@ enum CPUGemm {
     /// packed per `mc × kc` block, the right operand's `nr`-column slivers read in place or packed per panel.
     /// With `overwrite`, the first depth block stores over C, so C's previous contents do not matter.
     private static func region<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
-                                                        left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>,
-                                                        overwrite: Bool) {
+                                            left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>,
+                                            overwrite: Bool) {
         let packLeft = a.dtype != F.storageDType
         // Read in place, the right operand's last sliver is still packed when it is narrower than nr, so that
         // no vector load runs past the matrix.
