@@ -1,7 +1,8 @@
 import Foundation
 import KilnCore
 
-/// Layer normalisation and cross-entropy: row-wise kernels with `Double` accumulation.
+/// Layer normalisation and cross-entropy: row-wise kernels with `Double` accumulation (float32 layer-norm rows take
+/// their moments in float32 about a centre, see `moments`).
 enum CPUFusedLayers {
     static func layerNorm(_ x: BufferView, weight: BufferView?, bias: BufferView?, epsilon: Double, out: BufferView,
                           mean: BufferView, rstd: BufferView) {
@@ -47,34 +48,21 @@ enum CPUFusedLayers {
         }
     }
 
-    /// The mean of `count` elements and the sum of their squared deviations from it, in Double (two passes).
-    /// Float32 rows take a centre `c` from float32 sums first, then widen each element once for `Σ(x - c)` and
-    /// `Σ(x - c)²` in Double: with `c` within float32 rounding of the mean, the shifted sums lose nothing that
-    /// matters to float32 results, and the row is converted once instead of twice.
+    /// The mean of `count` elements and the sum of their squared deviations from it (two passes). Float32 rows take
+    /// a centre `c` from float32 sums, then `Σ(x - c)` and `Σ(x - c)²` in float32 running sums, corrected to the mean
+    /// in Double: with `c` within rounding of the mean, that is the shifted two-pass form, about as accurate as the
+    /// float32 inputs. A row whose float32 sums overflow, or holds a NaN, goes through Double instead, as other types do.
     static func moments<F: CPUFloat>(_ row: UnsafePointer<F>, count n: Int) -> (mean: Double, squares: Double) {
         if let f = row as? UnsafePointer<Float> {
-            var c = Double(VectorMath.sum(f, count: n)) / Double(n)
-            if !c.isFinite { c = CPUReduce.blockSum(f, n) / Double(n) }  // a float32 sum past Float.greatestFiniteMagnitude
-            let center = SIMD8<Double>(repeating: c)
-            var d0 = SIMD8<Double>(), d1 = d0, s0 = d0, s1 = d0
-            var i = 0
-            while i + 16 <= n {
-                let x0 = SIMD8<Double>(UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self)) - center
-                let x1 = SIMD8<Double>(UnsafeRawPointer(f + i + 8).loadUnaligned(as: SIMD8<Float>.self)) - center
-                d0 += x0; s0 += x0 * x0
-                d1 += x1; s1 += x1 * x1
-                i += 16
+            let c = Float(Double(VectorMath.sum(f, count: n)) / Double(n))
+            if c.isFinite {
+                let (deviations, squares) = VectorMath.deviations(f, count: n, from: c)
+                if squares.isFinite {
+                    // Σ(x - μ)² = Σ(x - c)² - n·(μ - c)², with μ - c = Σ(x - c)/n.
+                    let shift = Double(deviations) / Double(n)
+                    return (Double(c) + shift, max(Double(squares) - Double(n) * shift * shift, 0))
+                }
             }
-            var (deviations, squares) = ((d0 + d1).sum(), (s0 + s1).sum())
-            while i < n {
-                let d = Double(f[i]) - c
-                deviations += d
-                squares += d * d
-                i += 1
-            }
-            // Σ(x - μ)² = Σ(x - c)² - n·(μ - c)², with μ - c = Σ(x - c)/n.
-            let shift = deviations / Double(n)
-            return (c + shift, max(squares - Double(n) * shift * shift, 0))
         }
         let mu = CPUReduce.blockSum(row, n) / Double(n)
         var squares = 0.0

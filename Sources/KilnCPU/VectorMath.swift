@@ -289,6 +289,29 @@ enum VectorMath {
         return fold(a, b, count: count, initial: 0, padding: 0, add, merge: +).sum()
     }
 
+    /// `Σ(a[i] - c)` and `Σ(a[i] - c)²` over `count` elements, in float32 running sums (sixteen lanes, two chains
+    /// each), for moments about a centre `c` near the mean.
+    static func deviations(_ a: UnsafePointer<Float>, count: Int, from c: Float) -> (sum: Float, squares: Float) {
+        let center = V(repeating: c)
+        var d0 = V(repeating: 0), d1 = d0, s0 = d0, s1 = d0
+        var i = 0
+        while i + 32 <= count {
+            let x0 = load(a + i) - center, x1 = load(a + i + 16) - center
+            d0 += x0
+            d1 += x1
+            s0 = multiplyAdd(x0, x0, s0)
+            s1 = multiplyAdd(x1, x1, s1)
+            i += 32
+        }
+        while i < count {
+            let x = load(a + i, count - i, padding: c) - center  // padded lanes deviate by exactly 0
+            d0 += x
+            s0 = multiplyAdd(x, x, s0)
+            i += 16
+        }
+        return ((d0 + d1).sum(), (s0 + s1).sum())
+    }
+
     /// `Σ exp(a[i] - shift)` over `count` elements with `a[i] ≤ shift` (`expOfNonPositive`) and, found in the same
     /// loop, the largest of the `count` elements at `next` (as `maximum`): given the next row, that row is read from
     /// memory while this one is exponentiated, where two passes would wait for memory in one and compute in the
