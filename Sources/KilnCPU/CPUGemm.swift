@@ -10,6 +10,8 @@ enum CPUGemm {
     static let kc = 256
     static let mc = 48
     static let nc = 4096
+    /// The most rows of C for which the right operand is read in place rather than packed.
+    static let inPlaceRows = 96
 
     /// A strided matrix inside a buffer.
     struct Matrix {
@@ -112,10 +114,10 @@ enum CPUGemm {
     }
 
     /// Whether the right operand is read in place: stored as `F` with unit column stride, and few enough
-    /// rows of C (at most 96, as a convolution's output channels often are) that packing it would not pay for
-    /// itself through reuse.
+    /// rows of C (`inPlaceRows`, as many as a convolution's output channels often are) that packing it would not pay
+    /// for itself through reuse.
     private static func readsRightInPlace<F: CPUFloat>(_ type: F.Type, _ right: Matrix, rows: Int) -> Bool {
-        right.dtype == F.storageDType && right.columnStride == 1 && rows <= 96
+        right.dtype == F.storageDType && right.columnStride == 1 && rows <= inPlaceRows
     }
 
     /// The elements packed to compute `left·right` with `left` as the micro-kernel's left operand.
@@ -274,9 +276,9 @@ enum CPUGemm {
         var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
         var c80 = V(), c81 = V(), c90 = V(), c91 = V(), cA0 = V(), cA1 = V(), cB0 = V(), cB1 = V()
         let last = rows - 1
-        @inline(__always) func row(_ r: Int) -> UnsafePointer<F> { left + min(r, last) * rowStride }
-        let a0 = row(0), a1 = row(1), a2 = row(2), a3 = row(3), a4 = row(4), a5 = row(5), a6 = row(6), a7 = row(7)
-        let a8 = row(8), a9 = row(9), aA = row(10), aB = row(11)
+        @inline(__always) func leftRow(_ r: Int) -> UnsafePointer<F> { left + min(r, last) * rowStride }
+        let a0 = leftRow(0), a1 = leftRow(1), a2 = leftRow(2), a3 = leftRow(3), a4 = leftRow(4), a5 = leftRow(5)
+        let a6 = leftRow(6), a7 = leftRow(7), a8 = leftRow(8), a9 = leftRow(9), aA = leftRow(10), aB = leftRow(11)
         let bStep = rightStride * MemoryLayout<F>.stride, half = V.scalarCount * MemoryLayout<F>.stride
         // The depth loop for the first 4, 8 or 12 rows: a short sliver (a 16-row block's last 4 rows) does not pay for
         // twelve. Each call below passes a constant, so each inlined loop keeps only its own rows.
@@ -284,34 +286,14 @@ enum CPUGemm {
             var b = UnsafeRawPointer(right), p = 0
             for _ in 0..<kc {
                 let b0 = b.loadUnaligned(as: V.self), b1 = b.loadUnaligned(fromByteOffset: half, as: V.self)
-                var a = V(repeating: a0[p])
-                c00 = F.multiplyAdd(b0, a, c00); c01 = F.multiplyAdd(b1, a, c01)
-                a = V(repeating: a1[p])
-                c10 = F.multiplyAdd(b0, a, c10); c11 = F.multiplyAdd(b1, a, c11)
-                a = V(repeating: a2[p])
-                c20 = F.multiplyAdd(b0, a, c20); c21 = F.multiplyAdd(b1, a, c21)
-                a = V(repeating: a3[p])
-                c30 = F.multiplyAdd(b0, a, c30); c31 = F.multiplyAdd(b1, a, c31)
-                if groups > 1 {
-                    a = V(repeating: a4[p])
-                    c40 = F.multiplyAdd(b0, a, c40); c41 = F.multiplyAdd(b1, a, c41)
-                    a = V(repeating: a5[p])
-                    c50 = F.multiplyAdd(b0, a, c50); c51 = F.multiplyAdd(b1, a, c51)
-                    a = V(repeating: a6[p])
-                    c60 = F.multiplyAdd(b0, a, c60); c61 = F.multiplyAdd(b1, a, c61)
-                    a = V(repeating: a7[p])
-                    c70 = F.multiplyAdd(b0, a, c70); c71 = F.multiplyAdd(b1, a, c71)
+                @inline(__always) func row(_ a: UnsafePointer<F>, _ low: inout V, _ high: inout V) {
+                    let broadcast = V(repeating: a[p])
+                    low = F.multiplyAdd(b0, broadcast, low)
+                    high = F.multiplyAdd(b1, broadcast, high)
                 }
-                if groups > 2 {
-                    a = V(repeating: a8[p])
-                    c80 = F.multiplyAdd(b0, a, c80); c81 = F.multiplyAdd(b1, a, c81)
-                    a = V(repeating: a9[p])
-                    c90 = F.multiplyAdd(b0, a, c90); c91 = F.multiplyAdd(b1, a, c91)
-                    a = V(repeating: aA[p])
-                    cA0 = F.multiplyAdd(b0, a, cA0); cA1 = F.multiplyAdd(b1, a, cA1)
-                    a = V(repeating: aB[p])
-                    cB0 = F.multiplyAdd(b0, a, cB0); cB1 = F.multiplyAdd(b1, a, cB1)
-                }
+                row(a0, &c00, &c01); row(a1, &c10, &c11); row(a2, &c20, &c21); row(a3, &c30, &c31)
+                if groups > 1 { row(a4, &c40, &c41); row(a5, &c50, &c51); row(a6, &c60, &c61); row(a7, &c70, &c71) }
+                if groups > 2 { row(a8, &c80, &c81); row(a9, &c90, &c91); row(aA, &cA0, &cA1); row(aB, &cB0, &cB1) }
                 b += bStep
                 p &+= depthStride
             }

@@ -104,9 +104,10 @@ enum CPULSTMRecurrence {
                 let (hiddenGradients, cellGradients) = (stateGradients, stateGradients + (time + 1) * batch * n)
                 forEachBlock(blocks, batch: batch) { rows in
                     let (first, count) = (rows.lowerBound * n, rows.count * n)
+                    // The cell's gradient alternates between two buffers, starting so that it ends in `cellGradient`.
+                    var (current, previous) = time % 2 == 0 ? (cellGradient, scratch) : (scratch, cellGradient)
                     (hiddenGradient + first).update(from: hiddenGradients + time * batch * n + first, count: count)
-                    (cellGradient + first).update(from: cellGradients + time * batch * n + first, count: count)
-                    var (current, previous) = (cellGradient, scratch)
+                    (current + first).update(from: cellGradients + time * batch * n + first, count: count)
                     for t in stride(from: time, to: 0, by: -1) {
                         let stepGradient = gatesGradient + (t - 1) * batch * 4 * n
                         for b in rows {
@@ -123,7 +124,6 @@ enum CPULSTMRecurrence {
                         for j in 0..<count { previous[first + j] += own[j] }
                         swap(&current, &previous)
                     }
-                    if time % 2 == 1 { (cellGradient + first).update(from: current + first, count: count) }
                 }
             }
         }

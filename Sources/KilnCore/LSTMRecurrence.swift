@@ -46,9 +46,11 @@ package enum LSTMSteps {
                                  cellGradient: BufferView, scratch: BufferView) {
         check(gates: activations, weight: weightHH, states: states, transposed: false)
         let time = activations.shape[0]
+        // The cell's gradient alternates between two buffers, one swap per step, starting so that it ends in
+        // `cellGradient`.
+        var (current, previous) = time % 2 == 0 ? (cellGradient, scratch) : (scratch, cellGradient)
         backend.copy(state(g, 0, time), to: hiddenGradient)
-        backend.copy(state(g, 1, time), to: cellGradient)
-        var (current, previous) = (cellGradient, scratch)
+        backend.copy(state(g, 1, time), to: current)
         for t in stride(from: time, to: 0, by: -1) {
             // Step t read the gates at t-1 and the states at t-1 and wrote those at t; the gradients reaching the states
             // at t-1 are g's own plus what flows back through the step.
@@ -60,7 +62,6 @@ package enum LSTMSteps {
             backend.binary(.add, previous, state(g, 1, t - 1), out: previous)
             swap(&current, &previous)
         }
-        if time % 2 == 1 { backend.copy(current, to: cellGradient) }
     }
 }
 
