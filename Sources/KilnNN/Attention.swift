@@ -27,7 +27,9 @@ public final class MultiHeadAttention: Module {
         let headSize = dimensions / heads
         let parts = qkv(x).reshaped([batch, time, 3, heads, headSize]).permuted([2, 0, 3, 1, 4]).split(parts: 3, axis: 0)
         let (q, k, v) = (parts[0].squeezed(axis: 0), parts[1].squeezed(axis: 0), parts[2].squeezed(axis: 0))
-        var scores = q.matmul(k.T) * (1 / Double(headSize).squareRoot())
+        // Scaling the queries rather than the scores touches a quarter of the elements at context 4·headSize, and
+        // leaves the scaled queries contiguous for the product.
+        var scores = (q * (1 / Double(headSize).squareRoot())).matmul(k.T)
         if causal { scores = scores + Self.causalMask(time, dtype: scores.dtype, device: x.device) }
         if let padding {
             require(padding.shape == [batch, time], "MultiHeadAttention: padding mask must be [\(batch), \(time)], got \(padding.shape)")

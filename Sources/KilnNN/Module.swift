@@ -34,6 +34,8 @@ open class Module {
 
     /// `camelCase` → `camel_case`.
     static func snakeCase(_ name: String) -> String {
+        // Most property names have no capital: returned as they are, without a per-character Unicode lookup.
+        guard name.utf8.contains(where: { $0 >= 0x80 || ($0 >= 0x41 && $0 <= 0x5A) }) else { return name }
         var out = ""
         for character in name {
             if character.isUppercase {
@@ -68,12 +70,17 @@ open class Module {
 
     /// Every tensor of the module tree — parameters and buffers — with its dotted name.
     public func namedTensors() -> [(name: String, tensor: Tensor, isBuffer: Bool)] {
-        let buffers = Set(bufferNames.map(Module.snakeCase))
-        var result: [(String, Tensor, Bool)] = ownTensors().map { ($0.name, $0.tensor, buffers.contains($0.name)) }
-        for (prefix, child) in children() {
-            result += child.namedTensors().map { ("\(prefix).\($0.name)", $0.tensor, $0.isBuffer) }
-        }
+        var result: [(name: String, tensor: Tensor, isBuffer: Bool)] = []
+        appendTensors(prefix: "", to: &result)
         return result
+    }
+
+    /// Appends this module's tensors and then its children's, each name behind `prefix`.
+    private func appendTensors(prefix: String, to result: inout [(name: String, tensor: Tensor, isBuffer: Bool)]) {
+        let buffers = bufferNames
+        let bufferSet = buffers.isEmpty ? [] : Set(buffers.map(Module.snakeCase))
+        for (name, tensor) in ownTensors() { result.append((prefix + name, tensor, bufferSet.contains(name))) }
+        for (name, child) in children() { child.appendTensors(prefix: prefix + name + ".", to: &result) }
     }
 
     /// The parameters (not buffers) with their dotted names.
