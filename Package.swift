@@ -7,7 +7,7 @@ import PackageDescription
 ///
 ///     KilnCore  <-  KilnCPU   <-  Kiln  <-  KilnNN  <-  KilnCheck  <-  KilnCLI  <-  kiln
 ///               <-  KilnCUDA  <-´              (CZlib: the system zlib, for gzip-compressed data)
-///                   (CMultiplyAdd, under KilnCPU: inline multiply-adds the compiler may fuse)
+///                   (CSIMD, under KilnCPU: inline multiply-adds the compiler may fuse, widening, lane sums)
 ///                   (CCUDA: the driver and cuBLAS, opened at run time; the kernels' embedded PTX)
 ///
 /// `KilnCore` holds what every backend implements against: dtypes, layouts, the `Backend` protocol and its op
@@ -28,8 +28,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "KilnCore"),
-        .target(name: "CMultiplyAdd"),
-        .target(name: "KilnCPU", dependencies: ["KilnCore", "CMultiplyAdd"]),
+        .target(name: "CSIMD"),
+        .target(name: "KilnCPU", dependencies: ["KilnCore", "CSIMD"]),
         .target(name: "CCUDA", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "KilnCUDA", dependencies: ["KilnCore", "CCUDA"]),
         .target(name: "Kiln", dependencies: ["KilnCore", "KilnCPU", "KilnCUDA"]),

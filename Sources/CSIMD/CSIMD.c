@@ -1,2 +1,2 @@
-// CMultiplyAdd is header-only: its functions are inlined where Swift calls them. This file gives the target a source.
-#include "CMultiplyAdd.h"
+// CSIMD is header-only: its functions are inlined where Swift calls them. This file gives the target a source.
+#include "CSIMD.h"

@@ -163,7 +163,7 @@ enum CPUReduce {
     static func blockSum<T: CPUScalar>(_ p: UnsafePointer<T>, _ n: Int) -> Double {
         if let f = p as? UnsafePointer<Float> {
             @inline(__always) func load(_ i: Int) -> SIMD8<Double> {
-                SIMD8<Double>(UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self))
+                SIMD8<Double>(widening: UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self))
             }
             var s0 = SIMD8<Double>(), s1 = s0, s2 = s0, s3 = s0
             var i = 0
@@ -175,7 +175,7 @@ enum CPUReduce {
                 s0 += load(i)
                 i += 8
             }
-            var total = ((s0 + s1) + (s2 + s3)).sum()
+            var total = ((s0 + s1) + (s2 + s3)).laneSum
             while i < n { total += Double(f[i]); i += 1 }
             return total
         }
@@ -192,6 +192,7 @@ enum CPUReduce {
         let base = UnsafeRawPointer(x.base), dtype = x.dtype
         let step = keptWalker.innerStrides[0]
         let isExtreme = op == .max || op == .min
+        let sumsFloatRows = !isExtreme && dtype == .float32 && step == 1
         ElementwiseEngine.withOutput(out.with(layout: plan.outKept), as: Double.self) { o in
             Parallel.forEach(plan.outerCount, grain: max(64, 16_384 / max(plan.innerCount, 1))) { range in
                 let scratch = UnsafeMutablePointer<T>.allocate(capacity: ElementwiseEngine.block)
@@ -202,13 +203,22 @@ enum CPUReduce {
                 keptWalker.forEachRun(in: range, maxRun: ElementwiseEngine.block) { offsets, length in
                     runs.append((offsets[0], length))
                 }
-                for (r, reducedOffset) in reducedOffsets.enumerated() {
+                if sumsFloatRows {
+                    // Each block of columns is held in registers across every reduced position.
+                    var position = range.lowerBound
+                    for (start, length) in runs {
+                        addColumns(base.assumingMemoryBound(to: Float.self) + start, length, rows: reducedOffsets,
+                                   into: o + position)
+                        position += length
+                    }
+                }
+                for (r, reducedOffset) in reducedOffsets.enumerated() where !sumsFloatRows {
                     var position = range.lowerBound
                     for (start, length) in runs {
                         let acc = o + position
                         position += length
                         if !isExtreme && dtype == T.storageDType && step == 1 {
-                            // Sums of rows stored as T: added straight from memory.
+                            // Sums of rows stored as T (float64, integers): added straight from memory.
                             let row = base.assumingMemoryBound(to: T.self) + start + reducedOffset
                             for i in 0..<length { acc[i] += row[i].asDouble }
                             continue
@@ -232,6 +242,45 @@ enum CPUReduce {
                     let n = Double(plan.innerCount)
                     for j in range { o[j] /= n }
                 }
+            }
+        }
+    }
+
+    /// Adds to `acc[0..<count]` the column sums of the float32 rows at `columns + offset` for each of `rows`'
+    /// offsets: 64 columns at a time in eight `Double` vectors that stay in registers over all the rows (a running
+    /// total in memory would be loaded and stored for every row), then 8, then one.
+    private static func addColumns(_ columns: UnsafePointer<Float>, _ count: Int, rows: [Int],
+                                   into acc: UnsafeMutablePointer<Double>) {
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Double> {
+            SIMD8<Double>(widening: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self))
+        }
+        @inline(__always) func add(_ s: SIMD8<Double>, at j: Int) {
+            UnsafeMutableRawPointer(acc + j).storeBytes(
+                of: UnsafeRawPointer(acc + j).loadUnaligned(as: SIMD8<Double>.self) + s, as: SIMD8<Double>.self)
+        }
+        rows.withUnsafeBufferPointer { rows in
+            var j = 0
+            while j + 64 <= count {
+                var s0 = SIMD8<Double>(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0
+                for r in rows {
+                    let p = columns + j + r
+                    s0 += load(p); s1 += load(p + 8); s2 += load(p + 16); s3 += load(p + 24)
+                    s4 += load(p + 32); s5 += load(p + 40); s6 += load(p + 48); s7 += load(p + 56)
+                }
+                add(s0, at: j); add(s1, at: j + 8); add(s2, at: j + 16); add(s3, at: j + 24)
+                add(s4, at: j + 32); add(s5, at: j + 40); add(s6, at: j + 48); add(s7, at: j + 56)
+                j += 64
+            }
+            while j + 8 <= count {
+                var s = SIMD8<Double>()
+                for r in rows { s += load(columns + j + r) }
+                add(s, at: j)
+                j += 8
+            }
+            for i in j..<count {
+                var total = 0.0
+                for r in rows { total += Double(columns[i + r]) }
+                acc[i] += total
             }
         }
     }

@@ -58,7 +58,7 @@ extension Int64: CPUScalar {
 /// The floating-point compute types, with the math the kernels need.
 protocol CPUFloat: CPUScalar, BinaryFloatingPoint, SIMDScalar, Codable {
     /// `a·b + c` lane by lane: one fused instruction where the build targets a CPU with fused multiply-add
-    /// (`-target-cpu native`), a multiply and an add otherwise (see `CMultiplyAdd`).
+    /// (`-target-cpu native`), a multiply and an add otherwise (see `CSIMD`).
     static func multiplyAdd(_ a: SIMD16<Self>, _ b: SIMD16<Self>, _ c: SIMD16<Self>) -> SIMD16<Self>
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self

@@ -1,4 +1,4 @@
-import CMultiplyAdd
+import CSIMD
 
 extension Float {
     @inline(__always)
@@ -12,4 +12,24 @@ extension Double {
     static func multiplyAdd(_ a: SIMD16<Double>, _ b: SIMD16<Double>, _ c: SIMD16<Double>) -> SIMD16<Double> {
         kiln_multiply_add_double16(a, b, c)
     }
+}
+
+extension SIMD8 where Scalar == Double {
+    /// Eight floats widened exactly, in one conversion instruction where the target has one.
+    @inline(__always)
+    init(widening a: SIMD8<Float>) { self = kiln_widen_float8(a) }
+
+    /// The sum of the lanes, added as a tree of halves, always inlined.
+    @inline(__always)
+    var laneSum: Double { kiln_sum_double8(self) }
+}
+
+extension SIMD16 where Scalar == Float {
+    /// The sum of the lanes, added as a tree of halves, always inlined.
+    @inline(__always)
+    var laneSum: Float { kiln_sum_float16(self) }
+
+    /// The largest lane of a vector that holds no NaN, found as a tree over halves, always inlined.
+    @inline(__always)
+    var laneMaximum: Float { kiln_max_float16(self) }
 }

@@ -95,7 +95,7 @@ enum VectorMath {
             return e
         }
         map(a, a, into: o, count: count, padding: -.infinity, f)
-        return total.sum()
+        return total.laneSum
     }
 
     /// `1 / (1 + exp(-x))`, from `e = exp(-|x|)` so neither tail overflows.
@@ -275,18 +275,18 @@ enum VectorMath {
 
     /// The largest lane, NaN if any is.
     @inline(__always)
-    private static func maximum(of lanes: V) -> Float { any(lanes .!= lanes) ? .nan : lanes.max() }
+    private static func maximum(of lanes: V) -> Float { any(lanes .!= lanes) ? .nan : lanes.laneMaximum }
 
     /// The sum of `count` elements, in sixty-four running float32 sums.
     static func sum(_ a: UnsafePointer<Float>, count: Int) -> Float {
         @inline(__always) func add(_ total: V, _ x: V, _: V) -> V { total + x }
-        return fold(a, a, count: count, initial: 0, padding: 0, add, merge: +).sum()
+        return fold(a, a, count: count, initial: 0, padding: 0, add, merge: +).laneSum
     }
 
     /// `Σ a[i]·b[i]` over `count` elements, in sixty-four running float32 sums.
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         @inline(__always) func add(_ total: V, _ x: V, _ y: V) -> V { multiplyAdd(x, y, total) }
-        return fold(a, b, count: count, initial: 0, padding: 0, add, merge: +).sum()
+        return fold(a, b, count: count, initial: 0, padding: 0, add, merge: +).laneSum
     }
 
     /// `Σ(a[i] - c)` and `Σ(a[i] - c)²` over `count` elements, in float32 running sums (sixteen lanes, two chains
@@ -309,7 +309,7 @@ enum VectorMath {
             s0 = multiplyAdd(x, x, s0)
             i += 16
         }
-        return ((d0 + d1).sum(), (s0 + s1).sum())
+        return ((d0 + d1).laneSum, (s0 + s1).laneSum)
     }
 
     /// `Σ exp(a[i] - shift)` over `count` elements with `a[i] ≤ shift` (`expOfNonPositive`) and, found in the same
@@ -332,7 +332,7 @@ enum VectorMath {
             m0 = larger(m0, load(next + i, count - i, padding: -.infinity))
             i += 16
         }
-        return ((s0 + s1).sum(), maximum(of: larger(m0, m1)))
+        return ((s0 + s1).laneSum, maximum(of: larger(m0, m1)))
     }
 
     /// Folds the elements of `a` and `b` sixteen at a time into four running vectors that start at `initial`,

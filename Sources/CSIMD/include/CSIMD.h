@@ -1,14 +1,22 @@
-// Multiply-adds that the compiler may fuse.
+// Vector operations that Swift's SIMD types do not reliably compile to single instructions.
 //
-// Swift evaluates `a * b + c` as two roundings, and its `addingProduct` promises one, which on a target without
-// fused multiply-add hardware becomes a call to `fmaf` per lane. These functions say neither: their product and
-// sum carry Clang's `contract` flag, so a build for a CPU with FMA (`-target-cpu native` on x86-64 since Haswell,
-// every AArch64) emits one fused instruction and a portable build emits a multiply and an add. Both are inlined
-// into the Swift caller; the vector types import as `SIMD16<Float>` and `SIMD16<Double>`.
-#ifndef KILN_MULTIPLY_ADD_H
-#define KILN_MULTIPLY_ADD_H
+// Multiply-adds the compiler may fuse: Swift evaluates `a * b + c` as two roundings, and its `addingProduct`
+// promises one, which on a target without fused multiply-add hardware becomes a call to `fmaf` per lane. These
+// functions say neither: their product and sum carry Clang's `contract` flag, so a build for a CPU with FMA
+// (`-target-cpu native` on x86-64 since Haswell, every AArch64) emits one fused instruction and a portable build
+// emits a multiply and an add.
+//
+// Widening and horizontal sums and maxima: the standard library's generic `SIMD8<Double>(SIMD8<Float>)`, `sum()`
+// and `max()` are sometimes left as out-of-line calls (the sum adding its lanes one after another, the conversion
+// passing its result in four 128-bit registers). Here they are one conversion instruction and a tree over halves.
+//
+// Every function is inlined into its Swift caller; the vector types import as `SIMD8`/`SIMD16` of `Float`/`Double`.
+#ifndef KILN_CSIMD_H
+#define KILN_CSIMD_H
 
+typedef float kiln_float8 __attribute__((ext_vector_type(8)));
 typedef float kiln_float16 __attribute__((ext_vector_type(16)));
+typedef double kiln_double8 __attribute__((ext_vector_type(8)));
 typedef double kiln_double16 __attribute__((ext_vector_type(16)));
 
 /// `a·b + c` over sixteen lanes, fused where the target allows.
@@ -23,6 +31,34 @@ static inline __attribute__((always_inline)) kiln_double16
 kiln_multiply_add_double16(kiln_double16 a, kiln_double16 b, kiln_double16 c) {
 #pragma clang fp contract(fast)
     return a * b + c;
+}
+
+/// Eight floats widened to doubles (exactly).
+static inline __attribute__((always_inline)) kiln_double8 kiln_widen_float8(kiln_float8 a) {
+    return __builtin_convertvector(a, kiln_double8);
+}
+
+/// The sum of sixteen lanes: halves added until one lane is left.
+static inline __attribute__((always_inline)) float kiln_sum_float16(kiln_float16 a) {
+    kiln_float8 b = a.lo + a.hi;
+    float __attribute__((ext_vector_type(4))) c = b.lo + b.hi;
+    float __attribute__((ext_vector_type(2))) d = c.lo + c.hi;
+    return d.x + d.y;
+}
+
+/// The largest of sixteen lanes (which hold no NaN): halves compared until one lane is left.
+static inline __attribute__((always_inline)) float kiln_max_float16(kiln_float16 a) {
+    kiln_float8 b = __builtin_elementwise_max(a.lo, a.hi);
+    float __attribute__((ext_vector_type(4))) c = __builtin_elementwise_max(b.lo, b.hi);
+    float __attribute__((ext_vector_type(2))) d = __builtin_elementwise_max(c.lo, c.hi);
+    return d.x > d.y ? d.x : d.y;
+}
+
+/// The sum of eight lanes: halves added until one lane is left.
+static inline __attribute__((always_inline)) double kiln_sum_double8(kiln_double8 a) {
+    double __attribute__((ext_vector_type(4))) b = a.lo + a.hi;
+    double __attribute__((ext_vector_type(2))) c = b.lo + b.hi;
+    return c.x + c.y;
 }
 
 #endif
