@@ -58,6 +58,35 @@ extension Tensor {
 /// The matrix product of `a` and `b` (see `Tensor.matmul(_:)`).
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor { a.matmul(b) }
 
+/// The affine map `x·weightᵀ + bias` over the last axis of `x`, as PyTorch's `F.linear`: `weight` is
+/// `[outputFeatures, inputFeatures]`, `bias` `[outputFeatures]`. When the operands share a floating-point dtype and
+/// `x`'s rows are one strided matrix, the backend adds the bias as it stores the product (one pass over the output
+/// instead of two); otherwise it is `x.matmul(weight.T) + bias`.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    guard let bias, x.rank >= 2, weight.rank == 2, bias.shape == [weight.shape[0]], x.shape[x.rank - 1] == weight.shape[1],
+          x.dtype.isFloatingPoint, x.dtype == weight.dtype, x.dtype == bias.dtype,
+          let rows = x.layout.reshaped([x.count / max(weight.shape[1], 1), weight.shape[1]]) else {
+        let y = x.matmul(weight.T)
+        return bias.map { y + $0 } ?? y
+    }
+    OpCheck.sameDevice("linear", [x, weight, bias])
+    OpCheck.supported(.matmul, x.dtype, on: x.device)
+    let (k, n) = (weight.shape[1], weight.shape[0])
+    let out = Tensor.uninitialized(Array(x.shape.dropLast()) + [n], dtype: x.dtype, device: x.device)
+    func single(_ t: Tensor, _ layout: Layout) -> BufferView {
+        t.view.with(layout: Layout(shape: [1] + layout.shape, strides: [0] + layout.strides, offset: layout.offset))
+    }
+    x.device.backend.matmul(single(x, rows), single(weight, weight.T.layout), bias: bias.view,
+                            out: out.view.with(layout: Layout(contiguous: [1, rows.shape[0], n])))
+    return out.recorded("linear", [x, weight, bias]) { g in
+        // As `matmul`'s backward for x·Wᵀ: dx = g·W, dW = gᵀ·x over all rows (contiguous, as W is); db sums g's rows.
+        let gradientRows = g.reshaped([-1, n])
+        return [x.requiresGrad ? g.matmul(weight) : nil,
+                weight.requiresGrad ? gradientRows.T.matmul(x.reshaped([-1, k])) : nil,
+                bias.requiresGrad ? gradientRows.sum(axes: [0]) : nil]
+    }
+}
+
 extension Tensor {
     /// Whether the last two axes are stored column-major (a transpose of a row-major matrix), so that a gradient
     /// laid out the same way is its source's row-major gradient.

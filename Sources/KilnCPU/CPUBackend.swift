@@ -95,6 +95,12 @@ public final class CPUBackend: Backend {
     public func matmul(_ a: BufferView, _ b: BufferView, out: BufferView, alpha: Double, beta: Double) {
         CPUGemm.matmul(a, b, out: out, alpha: alpha, beta: beta)
     }
+    /// The CPU implementation of `Backend.matmul(_:_:bias:out:)`: the bias is added as the product's tiles are
+    /// stored.
+    public func matmul(_ a: BufferView, _ b: BufferView, bias: BufferView, out: BufferView) {
+        BiasedProduct.check(bias: bias, out: out)
+        CPUGemm.matmul(a, b, out: out, alpha: 1, beta: 0, bias: bias)
+    }
     /// The CPU implementation of `Backend.indexSelect`.
     public func indexSelect(_ x: BufferView, indices: BufferView, axis: Int, out: BufferView) {
         CPUIndexing.indexSelect(x, indices: indices, axis: axis, out: out)

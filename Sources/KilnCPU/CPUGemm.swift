@@ -33,32 +33,36 @@ enum CPUGemm {
         }
     }
 
-    static func matmul(_ a: BufferView, _ b: BufferView, out: BufferView, alpha: Double, beta: Double) {
+    /// `out = alpha·a·b + beta·out`, plus `bias` (`[n]`) on every row when given (see `Backend.matmul`).
+    static func matmul(_ a: BufferView, _ b: BufferView, out: BufferView, alpha: Double, beta: Double,
+                       bias: BufferView? = nil) {
         require(a.shape.count == 3 && b.shape.count == 3 && out.shape.count == 3,
                      "matmul: the backend takes rank-3 operands, got \(a.shape), \(b.shape) → \(out.shape)")
         let (batch, m, k, n) = (out.shape[0], a.shape[1], a.shape[2], b.shape[2])
         require(a.shape[0] == batch && b.shape[0] == batch && b.shape[1] == k && out.shape[1] == m && out.shape[2] == n,
                      "matmul: shapes \(a.shape) and \(b.shape) do not give \(out.shape)")
         if out.dtype == .float64 {
-            run(Double.self, a, b, out, alpha, beta, batch, m, n, k)
+            run(Double.self, a, b, out, alpha, beta, bias, batch, m, n, k)
         } else {
-            run(Float.self, a, b, out, alpha, beta, batch, m, n, k)
+            run(Float.self, a, b, out, alpha, beta, bias, batch, m, n, k)
         }
     }
 
     private static func run<F: CPUFloat>(_ type: F.Type, _ a: BufferView, _ b: BufferView, _ out: BufferView,
-                                         _ alpha: Double, _ beta: Double, _ batch: Int, _ m: Int, _ n: Int, _ k: Int) {
+                                         _ alpha: Double, _ beta: Double, _ bias: BufferView?, _ batch: Int, _ m: Int,
+                                         _ n: Int, _ k: Int) {
         func matrix(_ v: BufferView, _ index: Int) -> Matrix {
             Matrix(base: v.base, dtype: v.dtype, offset: v.layout.offset + index * v.layout.strides[0],
                    rowStride: v.layout.strides[1], columnStride: v.layout.strides[2])
         }
         // The output is accumulated as F; a non-native output goes through a contiguous scratch copy.
         ElementwiseEngine.withOutput(out, as: F.self, preserving: beta != 0) { c in
+        ElementwiseEngine.withOptionalContiguous(bias, as: F.self) { bias in
             let work = m * n * k
             let parallelBatches = batch >= 2 && work < 128 * 128 * 128
             let body = { (index: Int, threaded: Bool) in
                 gemm(F.self, m: m, n: n, k: k, alpha: F(alpha), a: matrix(a, index), b: matrix(b, index),
-                     beta: F(beta), c: c + index * m * n, threaded: threaded)
+                     beta: F(beta), c: c + index * m * n, bias: bias, threaded: threaded)
             }
             if parallelBatches {
                 Parallel.forEach(batch, grain: max(1, (64 * 64 * 64) / max(work, 1))) { range in
@@ -67,6 +71,7 @@ enum CPUGemm {
             } else {
                 for index in 0..<batch { body(index, work >= 32 * 32 * 32) }
             }
+        }
         }
     }
 
@@ -77,8 +82,9 @@ enum CPUGemm {
     /// unit-stride). Computing `Cᵀ = Bᵀ·Aᵀ` moves that need from B to A, so the orientation that packs (and, for
     /// `Cᵀ`, scatters) fewer elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the
     /// weight on every call.
+    /// A `bias` (`n` elements) is added to every row as the first depth block's tiles are stored.
     static func gemm<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
-                                  beta: F, c: UnsafeMutablePointer<F>, threaded: Bool) {
+                                  beta: F, c: UnsafeMutablePointer<F>, bias: UnsafePointer<F>? = nil, threaded: Bool) {
         let empty = m == 0 || n == 0 || k == 0 || alpha == 0
         // With beta 0 the first depth block stores its products over C, so C is zeroed only when there are none.
         if beta == 0 && empty {
@@ -86,7 +92,10 @@ enum CPUGemm {
         } else if beta != 0 && beta != 1 {
             for i in 0..<(m * n) { c[i] *= beta }
         }
-        guard !empty else { return }
+        guard !empty else {
+            if let bias { for i in 0..<m { for j in 0..<n { c[i * n + j] += bias[j] } } }
+            return
+        }
         let overwrite = beta == 0
         let output = Output(base: c, rowStride: n, columnStride: 1)
         // Cᵀ is written element by element, once per kc block: each write counts as 1.5 packed elements, as measured
@@ -96,10 +105,48 @@ enum CPUGemm {
         if packedElements(F.self, left: b.transposed, rows: n, right: a.transposed, columns: m, k: k) + transposedWrites
             < packedElements(F.self, left: a, rows: m, right: b, columns: n, k: k) {
             blocked(F.self, m: n, n: m, k: k, alpha: alpha, left: b.transposed, right: a.transposed,
-                    c: output.transposed, overwrite: overwrite, threaded: threaded)
-        } else {
-            blocked(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, c: output, overwrite: overwrite,
+                    c: output.transposed, bias: bias.map { Bias(values: $0, perRow: true) }, overwrite: overwrite,
                     threaded: threaded)
+        } else {
+            blocked(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, c: output,
+                    bias: bias.map { Bias(values: $0, perRow: false) }, overwrite: overwrite, threaded: threaded)
+        }
+    }
+
+    /// Values added to the product once, by row or by column of the C being computed (a linear layer's bias is per
+    /// column of C, so per row of Cᵀ).
+    struct Bias<F> {
+        let values: UnsafePointer<F>
+        let perRow: Bool
+
+        /// The bias of the block that starts `rows` rows and `columns` columns in.
+        func shifted(rows: Int, columns: Int) -> Bias { Bias(values: values + (perRow ? rows : columns), perRow: perRow) }
+
+        /// Adds the bias to a `rows × columns` tile of C that the micro-kernel has just stored, so still in the
+        /// first-level cache (a pass after the product would read all of C from memory again). Kept out of line: in
+        /// the micro-kernel's own stores it cost the depth loop registers.
+        @inline(never)
+        func add(to c: Output<F>, rows: Int, columns: Int) where F: CPUFloat {
+            // Each line of the tile along the bias (a row of C, or a column of Cᵀ) gets the bias's values added.
+            let (lines, length) = perRow ? (columns, rows) : (rows, columns)
+            let (lineStride, step) = perRow ? (c.columnStride, c.rowStride) : (c.rowStride, c.columnStride)
+            for l in 0..<lines {
+                let line = c.base + l * lineStride
+                var i = 0
+                if step == 1 {
+                    typealias V = SIMD16<F>
+                    while i + V.scalarCount <= length {
+                        let target = UnsafeMutableRawPointer(line + i)
+                        target.storeBytes(of: target.loadUnaligned(as: V.self) + UnsafeRawPointer(values + i).loadUnaligned(as: V.self),
+                                          as: V.self)
+                        i += V.scalarCount
+                    }
+                }
+                while i < length {
+                    line[i * step] += values[i]
+                    i += 1
+                }
+            }
         }
     }
 
@@ -130,8 +177,8 @@ enum CPUGemm {
     /// (each thread packs its own part of the right operand), or row ranges when there are too few columns. One
     /// dispatch per product.
     private static func blocked<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
-                                             left a: Matrix, right b: Matrix, c: Output<F>, overwrite: Bool,
-                                             threaded: Bool) {
+                                             left a: Matrix, right b: Matrix, c: Output<F>, bias: Bias<F>?,
+                                             overwrite: Bool, threaded: Bool) {
         let packRight = !readsRightInPlace(F.self, b, rows: m)
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
         let parts = threaded ? min(Parallel.threadCount, max(slivers, rowSlivers)) : 1
@@ -145,17 +192,19 @@ enum CPUGemm {
                 region(F.self, m: rows, n: columns, k: k, alpha: alpha,
                        left: a.shifted(rows: i0, columns: 0), right: b.shifted(rows: 0, columns: j0), packRight: packRight,
                        c: Output(base: c.base + i0 * c.rowStride + j0 * c.columnStride,
-                                 rowStride: c.rowStride, columnStride: c.columnStride), overwrite: overwrite)
+                                 rowStride: c.rowStride, columnStride: c.columnStride),
+                       bias: bias?.shifted(rows: i0, columns: j0), overwrite: overwrite)
             }
         }
     }
 
     /// `C += alpha·left·right` on one thread over `kc × nc` panels: the left operand's slivers read in place or
     /// packed per `mc × kc` block, the right operand's `nr`-column slivers read in place or packed per panel.
-    /// With `overwrite`, the first depth block stores over C, so C's previous contents do not matter.
+    /// With `overwrite`, the first depth block stores over C, so C's previous contents do not matter; `bias` is
+    /// added as that block is stored.
     private static func region<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
                                             left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>,
-                                            overwrite: Bool) {
+                                            bias: Bias<F>?, overwrite: Bool) {
         let packLeft = a.dtype != F.storageDType
         // Read in place, the right operand's last sliver is still packed when it is narrower than nr, so that
         // no vector load runs past the matrix.
@@ -193,11 +242,16 @@ enum CPUGemm {
                         while i < mcEff {
                             let (left, leftRowStride, leftDepthStride) = packedA.map { (UnsafePointer($0 + i * kcEff), kcEff, 1) }
                                 ?? (UnsafePointer(leftElements + (i0 + i) * a.rowStride + pc * a.columnStride), a.rowStride, a.columnStride)
+                            let tile = c.base + (i0 + i) * c.rowStride + (jc + j) * c.columnStride
                             microKernel(kcEff, left: left, rowStride: leftRowStride, depthStride: leftDepthStride,
                                         rows: min(mr, mcEff - i), right: right, depthStride: rightStride, columns: nEff,
-                                        c: c.base + (i0 + i) * c.rowStride + (jc + j) * c.columnStride,
-                                        rowStride: c.rowStride, columnStride: c.columnStride, alpha: alpha,
+                                        c: tile, rowStride: c.rowStride, columnStride: c.columnStride, alpha: alpha,
                                         overwrite: overwrite && pc == 0)
+                            if pc == 0, let bias {
+                                bias.shifted(rows: i0 + i, columns: jc + j)
+                                    .add(to: Output(base: tile, rowStride: c.rowStride, columnStride: c.columnStride),
+                                         rows: min(mr, mcEff - i), columns: nEff)
+                            }
                             i += mr
                         }
                     }

@@ -78,6 +78,7 @@ public struct Checker: Sendable {
         let forward: [Op] = switch name {
         case "concat", "stack", "split": [.copy]
         case "conv2d": [.im2col, .matmul, .binary(.add)]
+        case "linear": [.matmul, .binary(.add)]
         case "lstmLayer": [.copy, .binary(.add), .matmul, .lstmCell]
         case "embedding": [.indexSelect]
         case "clamp": [.binary(.maximum), .binary(.minimum)]
@@ -92,6 +93,7 @@ public struct Checker: Sendable {
         case "layerNorm": [.layerNormBackward]
         case "lstmCell": [.lstmCellBackward]
         case "lstmLayer": [.lstmCellBackward, .reduce(.sum)]
+        case "linear": [.reduce(.sum)]
         case "crossEntropy": [.crossEntropyBackward]
         case "maxPool2d": [.pool2dBackward(.max)]
         case "avgPool2d": [.pool2dBackward(.average)]

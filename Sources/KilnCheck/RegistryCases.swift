@@ -59,6 +59,17 @@ extension Registry {
             cases.append(CheckCase(op: "matmul", dtype: dtype, operands: [Operand(sa, dtype, layout: sa.count > 1 ? .transposed : .contiguous), Operand(sb, dtype)],
                                    parameters: "batched", family: .accumulated, differentiable: true, seed: seed("matmul", cases.count)) { [$0[0].matmul($0[1])] })
         } }
+        // `linear` adds its bias inside the product where the backend can (the reference adds it afterwards); the
+        // shapes take the normal and the transposed orientation of the CPU's product, whole and partial tiles.
+        let affine: [([Int], Int, OperandLayout)] = [([7, 13], 5, .contiguous), ([2, 3, 16], 33, .contiguous),
+                                                     ([100, 64], 40, .transposed), ([6, 64], 200, .contiguous), ([0, 4], 3, .contiguous)]
+        for dtype in floatTypes { for (shape, n, layout) in affine {
+            let k = shape[shape.count - 1]
+            cases.append(CheckCase(op: "linear", dtype: dtype, operands: [Operand(shape, dtype, layout: layout), Operand([n, k], dtype), Operand([n], dtype)],
+                                   family: .accumulated, differentiable: true, seed: seed("linear", cases.count)) {
+                [linear($0[0], weight: $0[1], bias: $0[2])]
+            })
+        } }
         return cases
     }
 

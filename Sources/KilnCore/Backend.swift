@@ -153,6 +153,10 @@ public protocol Backend: AnyObject, Sendable {
     /// Transposed operands are layouts with swapped strides; a batch stride of 0 broadcasts. With `beta`
     /// 0, `out` is not read.
     func matmul(_ a: BufferView, _ b: BufferView, out: BufferView, alpha: Double, beta: Double)
+    /// `out = a·b + bias` for `matmul`'s rank-3 operands, `bias` (`[n]`) added to every row of every product: a
+    /// linear layer's affine map. The default is `matmul` then a broadcast `add`; a backend may add the bias as it
+    /// stores the product, saving a pass over `out`.
+    func matmul(_ a: BufferView, _ b: BufferView, bias: BufferView, out: BufferView)
 
     // MARK: Indexing
 

@@ -50,6 +50,7 @@ public final class Linear: Module, UnaryLayer {
 
     /// Applies the affine map to the last axis of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard MixedPrecision.computeType != nil && x.dtype == .float32 else { return linear(x, weight: weight, bias: bias) }
         let y = MixedPrecision.product(x, weight) { $0.matmul($1.T) }
         return bias.map { y + $0 } ?? y
     }
