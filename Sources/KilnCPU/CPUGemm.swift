@@ -132,19 +132,10 @@ enum CPUGemm {
             let (lineStride, step) = perRow ? (c.columnStride, c.rowStride) : (c.rowStride, c.columnStride)
             for l in 0..<lines {
                 let line = c.base + l * lineStride
-                var i = 0
                 if step == 1 {
-                    typealias V = SIMD16<F>
-                    while i + V.scalarCount <= length {
-                        let target = UnsafeMutableRawPointer(line + i)
-                        target.storeBytes(of: target.loadUnaligned(as: V.self) + UnsafeRawPointer(values + i).loadUnaligned(as: V.self),
-                                          as: V.self)
-                        i += V.scalarCount
-                    }
-                }
-                while i < length {
-                    line[i * step] += values[i]
-                    i += 1
+                    line.add(values, count: length)
+                } else {
+                    for i in 0..<length { line[i * step] += values[i] }
                 }
             }
         }

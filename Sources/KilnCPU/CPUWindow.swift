@@ -11,10 +11,12 @@ enum CPUWindow {
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
             withColumns(out, as: F.self, writing: true) { columns in
                 Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
+                    // Planes go channel by channel, so that consecutive planes write consecutive stretches of each
+                    // of the channel's tap rows (the columns are `[rows, batch, positions]` in memory).
                     for plane in planes {
-                        let image = src + plane * g.height * g.width
+                        let (c, n) = plane.quotientAndRemainder(dividingBy: g.batch)
+                        let image = src + (n * g.channels + c) * g.height * g.width
                         // Rows of this plane's taps within image n: index (c·taps + tap) of C·kh·kw.
-                        let (n, c) = plane.quotientAndRemainder(dividingBy: g.channels)
                         for ky in 0..<g.kernelHeight {
                             for kx in 0..<g.kernelWidth {
                                 let row = columns.row(n, c * taps + ky * g.kernelWidth + kx)
@@ -52,19 +54,27 @@ enum CPUWindow {
         withColumns(columns, as: F.self, writing: false) { source in
             ElementwiseEngine.withOutput(out, as: F.self) { dst in
                 Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
+                    // Planes go channel by channel, so that consecutive planes read consecutive stretches of each of
+                    // the channel's tap rows (the columns are `[rows, batch, positions]` in memory).
                     for plane in planes {
-                        let image = dst + plane * g.height * g.width
+                        let (c, n) = plane.quotientAndRemainder(dividingBy: g.batch)
+                        let image = dst + (n * g.channels + c) * g.height * g.width
                         image.update(repeating: 0, count: g.height * g.width)
-                        let (n, c) = plane.quotientAndRemainder(dividingBy: g.channels)
-                        for ky in 0..<g.kernelHeight {
-                            for kx in 0..<g.kernelWidth {
+                        // Taps one column apart add into the same rows one element to the side, which the core cannot
+                        // forward from stores still in flight: a tap column's rows all pass before the next column's.
+                        for kx in 0..<g.kernelWidth {
+                            let inside = g.outputColumns(tap: kx), shift = kx * g.dilationWidth - g.paddingWidth
+                            for ky in 0..<g.kernelHeight {
                                 let row = source.row(n, c * taps + ky * g.kernelWidth + kx)
-                                let inside = g.outputColumns(tap: kx), shift = kx * g.dilationWidth - g.paddingWidth
                                 for oy in 0..<oh {
                                     let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
                                     guard y >= 0 && y < g.height else { continue }
                                     let target = image + y * g.width + shift, line = row + oy * ow
-                                    for ox in inside { target[ox * g.strideWidth] += line[ox] }
+                                    if g.strideWidth == 1 {
+                                        (target + inside.lowerBound).add(line + inside.lowerBound, count: inside.count)
+                                    } else {
+                                        for ox in inside { target[ox * g.strideWidth] += line[ox] }
+                                    }
                                 }
                             }
                         }

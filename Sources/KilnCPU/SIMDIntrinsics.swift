@@ -33,3 +33,26 @@ extension SIMD16 where Scalar == Float {
     @inline(__always)
     var laneMaximum: Float { kiln_max_float16(self) }
 }
+
+extension UnsafeMutablePointer where Pointee: CPUFloat {
+    /// `self[i] += source[i]` for `count` elements: sixteen lanes at a time, then four, then one (the compiler
+    /// leaves such a loop scalar when the two may overlap).
+    @inline(__always)
+    func add(_ source: UnsafePointer<Pointee>, count: Int) {
+        @inline(__always) func lanes<V: SIMD>(_ type: V.Type, _ i: inout Int) where V.Scalar == Pointee {
+            while i + V.scalarCount <= count {
+                let target = UnsafeMutableRawPointer(self + i)
+                target.storeBytes(of: target.loadUnaligned(as: V.self) + UnsafeRawPointer(source + i).loadUnaligned(as: V.self),
+                                  as: V.self)
+                i += V.scalarCount
+            }
+        }
+        var i = 0
+        lanes(SIMD16<Pointee>.self, &i)
+        lanes(SIMD4<Pointee>.self, &i)
+        while i < count {
+            self[i] += source[i]
+            i += 1
+        }
+    }
+}
