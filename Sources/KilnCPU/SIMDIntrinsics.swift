@@ -19,13 +19,13 @@ extension SIMD8 where Scalar == Double {
     @inline(__always)
     init(widening a: SIMD8<Float>) { self = kiln_widen_float8(a) }
 
-    /// The sum of the lanes, added as a tree of halves, always inlined.
+    /// The sum of the lanes in lane order (as `sum()`), always inlined.
     @inline(__always)
     var laneSum: Double { kiln_sum_double8(self) }
 }
 
 extension SIMD16 where Scalar == Float {
-    /// The sum of the lanes, added as a tree of halves, always inlined.
+    /// The sum of the lanes in lane order (as `sum()`), always inlined.
     @inline(__always)
     var laneSum: Float { kiln_sum_float16(self) }
 

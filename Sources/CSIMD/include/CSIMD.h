@@ -7,8 +7,9 @@
 // emits a multiply and an add.
 //
 // Widening and horizontal sums and maxima: the standard library's generic `SIMD8<Double>(SIMD8<Float>)`, `sum()`
-// and `max()` are sometimes left as out-of-line calls (the sum adding its lanes one after another, the conversion
-// passing its result in four 128-bit registers). Here they are one conversion instruction and a tree over halves.
+// and `max()` are sometimes left as out-of-line calls in hot loops (the conversion passing its result in four
+// 128-bit registers). Here they are inlined: one conversion instruction, the lanes added in the same order as
+// `sum()`, and a maximum as a tree over halves (exact in any order).
 //
 // Every function is inlined into its Swift caller; the vector types import as `SIMD8`/`SIMD16` of `Float`/`Double`.
 #ifndef KILN_CSIMD_H
@@ -38,12 +39,12 @@ static inline __attribute__((always_inline)) kiln_double8 kiln_widen_float8(kiln
     return __builtin_convertvector(a, kiln_double8);
 }
 
-/// The sum of sixteen lanes: halves added until one lane is left.
+/// The sum of sixteen lanes, added in lane order (as the standard library's `sum()`, so results do not change
+/// with the form; a tree of halves rounds differently, and the default training task's outcome turned on that).
 static inline __attribute__((always_inline)) float kiln_sum_float16(kiln_float16 a) {
-    kiln_float8 b = a.lo + a.hi;
-    float __attribute__((ext_vector_type(4))) c = b.lo + b.hi;
-    float __attribute__((ext_vector_type(2))) d = c.lo + c.hi;
-    return d.x + d.y;
+    float s = a[0];
+    for (int i = 1; i < 16; i++) s += a[i];
+    return s;
 }
 
 /// The largest of sixteen lanes (which hold no NaN): halves compared until one lane is left.
@@ -54,11 +55,11 @@ static inline __attribute__((always_inline)) float kiln_max_float16(kiln_float16
     return d.x > d.y ? d.x : d.y;
 }
 
-/// The sum of eight lanes: halves added until one lane is left.
+/// The sum of eight lanes, added in lane order (as `kiln_sum_float16`).
 static inline __attribute__((always_inline)) double kiln_sum_double8(kiln_double8 a) {
-    double __attribute__((ext_vector_type(4))) b = a.lo + a.hi;
-    double __attribute__((ext_vector_type(2))) c = b.lo + b.hi;
-    return c.x + c.y;
+    double s = a[0];
+    for (int i = 1; i < 8; i++) s += a[i];
+    return s;
 }
 
 #endif
