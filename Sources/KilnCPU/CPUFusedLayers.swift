@@ -126,9 +126,7 @@ enum CPUFusedLayers {
                                                      rows: Int, n: Int, columns: Range<Int>,
                                                      dw: UnsafeMutablePointer<Double>, db: UnsafeMutablePointer<Double>) {
         typealias D = SIMD8<Double>
-        @inline(__always) func lanes(_ p: UnsafePointer<F>, _ i: Int) -> D {
-            D(widening: UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
-        }
+        @inline(__always) func lanes(_ p: UnsafePointer<F>, _ i: Int) -> D { D(wideningFloatsAt: p + i) }
         @inline(__always) func store(_ v: D, _ p: UnsafeMutablePointer<Double>) {
             UnsafeMutableRawPointer(p).storeBytes(of: v, as: D.self)
         }
@@ -164,9 +162,7 @@ enum CPUFusedLayers {
                                               mean mu: Double, rstd inv: Double, count n: Int,
                                               into dx: UnsafeMutablePointer<F>) {
         typealias D = SIMD8<Double>
-        @inline(__always) func lanes(_ p: UnsafePointer<F>, _ i: Int) -> D {
-            D(widening: UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
-        }
+        @inline(__always) func lanes(_ p: UnsafePointer<F>, _ i: Int) -> D { D(wideningFloatsAt: p + i) }
         let vectorised = F.self == Float.self
         let vectorEnd = vectorised ? n / 8 * 8 : 0
         var sumsG = D(), sumsGX = D()

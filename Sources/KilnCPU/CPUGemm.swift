@@ -93,7 +93,7 @@ enum CPUGemm {
             for i in 0..<(m * n) { c[i] *= beta }
         }
         guard !empty else {
-            if let bias { for i in 0..<m { for j in 0..<n { c[i * n + j] += bias[j] } } }
+            if let bias { for i in 0..<m { (c + i * n).add(bias, count: n) } }
             return
         }
         let overwrite = beta == 0

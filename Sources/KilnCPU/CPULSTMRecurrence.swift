@@ -120,8 +120,7 @@ enum CPULSTMRecurrence {
                         CPUGemm.gemm(F.self, m: rows.count, n: n, k: 4 * n, alpha: 1,
                                      a: matrix(stepGradient + rows.lowerBound * 4 * n, columns: 4 * n), b: weight, beta: 1,
                                      c: hiddenGradient + first, threaded: false)
-                        let own = cellGradients + (t - 1) * batch * n + first
-                        for j in 0..<count { previous[first + j] += own[j] }
+                        (previous + first).add(cellGradients + (t - 1) * batch * n + first, count: count)
                         swap(&current, &previous)
                     }
                 }

@@ -162,9 +162,7 @@ enum CPUReduce {
     @inline(__always)
     static func blockSum<T: CPUScalar>(_ p: UnsafePointer<T>, _ n: Int) -> Double {
         if let f = p as? UnsafePointer<Float> {
-            @inline(__always) func load(_ i: Int) -> SIMD8<Double> {
-                SIMD8<Double>(widening: UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self))
-            }
+            @inline(__always) func load(_ i: Int) -> SIMD8<Double> { SIMD8(wideningFloatsAt: f + i) }
             var s0 = SIMD8<Double>(), s1 = s0, s2 = s0, s3 = s0
             var i = 0
             while i + 32 <= n {
@@ -195,8 +193,6 @@ enum CPUReduce {
         let sumsFloatRows = !isExtreme && dtype == .float32 && step == 1
         ElementwiseEngine.withOutput(out.with(layout: plan.outKept), as: Double.self) { o in
             Parallel.forEach(plan.outerCount, grain: max(64, 16_384 / max(plan.innerCount, 1))) { range in
-                let scratch = UnsafeMutablePointer<T>.allocate(capacity: ElementwiseEngine.block)
-                defer { scratch.deallocate() }
                 for j in range { o[j] = isExtreme ? .nan : 0 }
                 // The kept positions' runs, found once for all the reduced positions.
                 var runs: [(start: Int, length: Int)] = []
@@ -211,30 +207,33 @@ enum CPUReduce {
                                    into: o + position)
                         position += length
                     }
-                }
-                for (r, reducedOffset) in reducedOffsets.enumerated() where !sumsFloatRows {
-                    var position = range.lowerBound
-                    for (start, length) in runs {
-                        let acc = o + position
-                        position += length
-                        if !isExtreme && dtype == T.storageDType && step == 1 {
-                            // Sums of rows stored as T (float64, integers): added straight from memory.
-                            let row = base.assumingMemoryBound(to: T.self) + start + reducedOffset
-                            for i in 0..<length { acc[i] += row[i].asDouble }
-                            continue
-                        }
-                        ElementAccess.load(dtype, base, start: start + reducedOffset, stride: step,
-                                           count: length, into: scratch)
-                        switch op {
-                        case .max, .min:
-                            for i in 0..<length {
-                                let v = scratch[i].asDouble
-                                if r == 0 || v.isNaN { acc[i] = v } else if !acc[i].isNaN && (op == .max ? v > acc[i] : v < acc[i]) {
-                                    acc[i] = v
-                                }
+                } else {
+                    let scratch = UnsafeMutablePointer<T>.allocate(capacity: ElementwiseEngine.block)
+                    defer { scratch.deallocate() }
+                    for (r, reducedOffset) in reducedOffsets.enumerated() {
+                        var position = range.lowerBound
+                        for (start, length) in runs {
+                            let acc = o + position
+                            position += length
+                            if !isExtreme && dtype == T.storageDType && step == 1 {
+                                // Sums of rows stored as T (float64, integers): added straight from memory.
+                                let row = base.assumingMemoryBound(to: T.self) + start + reducedOffset
+                                for i in 0..<length { acc[i] += row[i].asDouble }
+                                continue
                             }
-                        default:
-                            for i in 0..<length { acc[i] += scratch[i].asDouble }
+                            ElementAccess.load(dtype, base, start: start + reducedOffset, stride: step,
+                                               count: length, into: scratch)
+                            switch op {
+                            case .max, .min:
+                                for i in 0..<length {
+                                    let v = scratch[i].asDouble
+                                    if r == 0 || v.isNaN { acc[i] = v } else if !acc[i].isNaN && (op == .max ? v > acc[i] : v < acc[i]) {
+                                        acc[i] = v
+                                    }
+                                }
+                            default:
+                                for i in 0..<length { acc[i] += scratch[i].asDouble }
+                            }
                         }
                     }
                 }
@@ -251,9 +250,7 @@ enum CPUReduce {
     /// total in memory would be loaded and stored for every row), then 8, then one.
     private static func addColumns(_ columns: UnsafePointer<Float>, _ count: Int, rows: [Int],
                                    into acc: UnsafeMutablePointer<Double>) {
-        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Double> {
-            SIMD8<Double>(widening: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self))
-        }
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Double> { SIMD8(wideningFloatsAt: p) }
         @inline(__always) func add(_ s: SIMD8<Double>, at j: Int) {
             UnsafeMutableRawPointer(acc + j).storeBytes(
                 of: UnsafeRawPointer(acc + j).loadUnaligned(as: SIMD8<Double>.self) + s, as: SIMD8<Double>.self)

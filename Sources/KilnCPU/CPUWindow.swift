@@ -11,11 +11,9 @@ enum CPUWindow {
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
             withColumns(out, as: F.self, writing: true) { columns in
                 Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
-                    // Planes go channel by channel, so that consecutive planes write consecutive stretches of each
-                    // of the channel's tap rows (the columns are `[rows, batch, positions]` in memory).
                     for plane in planes {
-                        let (c, n) = plane.quotientAndRemainder(dividingBy: g.batch)
-                        let image = src + (n * g.channels + c) * g.height * g.width
+                        let (n, c, offset) = channelMajor(plane, g)
+                        let image = src + offset
                         // Rows of this plane's taps within image n: index (c·taps + tap) of C·kh·kw.
                         for ky in 0..<g.kernelHeight {
                             for kx in 0..<g.kernelWidth {
@@ -54,11 +52,9 @@ enum CPUWindow {
         withColumns(columns, as: F.self, writing: false) { source in
             ElementwiseEngine.withOutput(out, as: F.self) { dst in
                 Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
-                    // Planes go channel by channel, so that consecutive planes read consecutive stretches of each of
-                    // the channel's tap rows (the columns are `[rows, batch, positions]` in memory).
                     for plane in planes {
-                        let (c, n) = plane.quotientAndRemainder(dividingBy: g.batch)
-                        let image = dst + (n * g.channels + c) * g.height * g.width
+                        let (n, c, offset) = channelMajor(plane, g)
+                        let image = dst + offset
                         image.update(repeating: 0, count: g.height * g.width)
                         // Taps one column apart add into the same rows one element to the side, which the core cannot
                         // forward from stores still in flight: a tap column's rows all pass before the next column's.
@@ -82,6 +78,17 @@ enum CPUWindow {
                 }
             }
         }
+    }
+}
+
+extension CPUWindow {
+    /// Plane `index` of the order im2col and col2im take, channel by channel: its image, its channel and the offset
+    /// of the plane in the `[batch, channels, height, width]` image tensor. Consecutive planes so continue each of the
+    /// channel's tap rows in the columns, which are `[rows, batch, positions]` in memory (image by image, a plane's
+    /// nine rows would be stretches 50 KB apart in a 64-image batch).
+    static func channelMajor(_ index: Int, _ g: Window2d) -> (image: Int, channel: Int, offset: Int) {
+        let (c, n) = index.quotientAndRemainder(dividingBy: g.batch)
+        return (n, c, (n * g.channels + c) * g.height * g.width)
     }
 }
 

@@ -19,6 +19,10 @@ extension SIMD8 where Scalar == Double {
     @inline(__always)
     init(widening a: SIMD8<Float>) { self = kiln_widen_float8(a) }
 
+    /// The eight floats at `p` (any alignment), widened.
+    @inline(__always)
+    init(wideningFloatsAt p: UnsafeRawPointer) { self.init(widening: p.loadUnaligned(as: SIMD8<Float>.self)) }
+
     /// The sum of the lanes in lane order (as `sum()`), always inlined.
     @inline(__always)
     var laneSum: Double { kiln_sum_double8(self) }

@@ -50,7 +50,8 @@ public final class Linear: Module, UnaryLayer {
 
     /// Applies the affine map to the last axis of `x`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        guard MixedPrecision.computeType != nil && x.dtype == .float32 else { return linear(x, weight: weight, bias: bias) }
+        if MixedPrecision.computeType == nil || x.dtype != .float32 { return linear(x, weight: weight, bias: bias) }
+        // Under autocast the product runs in the low dtype and the bias is added to its float32 result.
         let y = MixedPrecision.product(x, weight) { $0.matmul($1.T) }
         return bias.map { y + $0 } ?? y
     }

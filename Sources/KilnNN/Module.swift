@@ -77,9 +77,8 @@ open class Module {
 
     /// Appends this module's tensors and then its children's, each name behind `prefix`.
     private func appendTensors(prefix: String, to result: inout [(name: String, tensor: Tensor, isBuffer: Bool)]) {
-        let buffers = bufferNames
-        let bufferSet = buffers.isEmpty ? [] : Set(buffers.map(Module.snakeCase))
-        for (name, tensor) in ownTensors() { result.append((prefix + name, tensor, bufferSet.contains(name))) }
+        let buffers = Set(bufferNames.map(Module.snakeCase))
+        for (name, tensor) in ownTensors() { result.append((prefix + name, tensor, buffers.contains(name))) }
         for (name, child) in children() { child.appendTensors(prefix: prefix + name + ".", to: &result) }
     }
 
