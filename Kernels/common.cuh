@@ -131,26 +131,126 @@ __device__ __forceinline__ void offsets_at(const KilnIter &it, i64 linear, i64 *
 /// Elements each thread loads before it stores any in `unrolled_walk`, and before it adds any in a sum.
 #define KILN_UNROLL 4
 
-/// A grid-stride walk over `it` in which each thread first reads `KILN_UNROLL` elements (`read(offsets)`
-/// returns what an element's result needs, its output offset included), then writes their results
-/// (`write(item)`): the reads are all in flight together, where a load-then-store loop waits for each load in
-/// turn and reaches about half the memory bandwidth.
-template <typename Item, typename Read, typename Write>
-__device__ __forceinline__ void unrolled_walk(const KilnIter &it, Read read, Write write) {
-    i64 n = it.count, block = blockDim.x, step = block * gridDim.x * KILN_UNROLL;
+/// A grid-stride walk over `[0, n)` in which each thread first loads `KILN_UNROLL` items (`load(i)`), then
+/// stores their results (`store(i, item)`): the loads are all in flight together, where a load-then-store loop
+/// waits for each load in turn and reaches about half the memory bandwidth.
+template <typename Item, typename Load, typename Store>
+__device__ __forceinline__ void unrolled_range(i64 n, Load load, Store store) {
+    i64 block = blockDim.x, step = block * gridDim.x * KILN_UNROLL;
     for (i64 first = (i64)blockIdx.x * block * KILN_UNROLL + threadIdx.x; first < n; first += step) {
         Item items[KILN_UNROLL];
 #pragma unroll
-        for (int u = 0; u < KILN_UNROLL; ++u) {
-            if (first + u * block >= n) continue;
-            i64 o[KILN_MAX_OPERANDS];
-            offsets_at(it, first + u * block, o);
-            items[u] = read(o);
-        }
+        for (int u = 0; u < KILN_UNROLL; ++u)
+            if (first + u * block < n) items[u] = load(first + u * block);
 #pragma unroll
         for (int u = 0; u < KILN_UNROLL; ++u)
-            if (first + u * block < n) write(items[u]);
+            if (first + u * block < n) store(first + u * block, items[u]);
     }
+}
+
+/// `unrolled_range` over the positions of `it`: `read(offsets)` returns what an element's result needs, its
+/// output offset included, and `write(item)` stores it.
+template <typename Item, typename Read, typename Write>
+__device__ __forceinline__ void unrolled_walk(const KilnIter &it, Read read, Write write) {
+    unrolled_range<Item>(
+        it.count,
+        [&](i64 i) {
+            i64 o[KILN_MAX_OPERANDS];
+            offsets_at(it, i, o);
+            return read(o);
+        },
+        [&](i64, Item item) { write(item); });
+}
+
+// MARK: Contiguous float32 as float4
+
+/// Whether float32 element `offset` of `base` starts on a 16-byte boundary, so that float4 loads may read from it.
+__device__ __forceinline__ bool aligned4(const void *base, i64 offset) {
+    return (((uintptr_t)base + (uintptr_t)offset * 4) & 15) == 0;
+}
+
+/// Whether the first `count` operands of `it` (float32, addresses `bases` in operand order) are each one
+/// unit-stride run from a 16-byte boundary: the iterator merges contiguous operands to one axis.
+__device__ __forceinline__ bool float4_ready(const KilnIter &it, const void *const *bases, int count) {
+    if (it.rank != 1) return false;
+    for (int k = 0; k < count; ++k)
+        if (it.strides[k][0] != 1 || !aligned4(bases[k], it.offset[k])) return false;
+    return true;
+}
+
+/// Lane `lane` of `v`.
+__device__ __forceinline__ float lane_of(float4 v, int lane) {
+    return lane == 0 ? v.x : lane == 1 ? v.y : lane == 2 ? v.z : v.w;
+}
+
+/// `out = f(inputs)` elementwise over a walk whose operands (0 `out`, then the `N` inputs) are all
+/// `float4_ready`: each thread moves float4 groups, and the first threads of block 0 take the last `count % 4`
+/// elements. `f` takes the inputs' values at one position as an array.
+template <int N, typename Function>
+__device__ void map_float4(const KilnIter &it, void *out, const void *const (&inputs)[N], Function f) {
+    struct Item {
+        float4 v[N];
+    };
+    i64 groups = it.count / 4;
+    float4 *o = (float4 *)((float *)out + it.offset[0]);
+    unrolled_range<Item>(
+        groups,
+        [&](i64 g) {
+            Item item;
+#pragma unroll
+            for (int k = 0; k < N; ++k) item.v[k] = ((const float4 *)((const float *)inputs[k] + it.offset[k + 1]))[g];
+            return item;
+        },
+        [&](i64 g, Item item) {
+            float r[4];
+#pragma unroll
+            for (int lane = 0; lane < 4; ++lane) {
+                float a[N];
+#pragma unroll
+                for (int k = 0; k < N; ++k) a[k] = lane_of(item.v[k], lane);
+                r[lane] = f(a);
+            }
+            o[g] = make_float4(r[0], r[1], r[2], r[3]);
+        });
+    i64 last = groups * 4 + threadIdx.x;
+    if (blockIdx.x == 0 && last < it.count) {
+        float a[N];
+#pragma unroll
+        for (int k = 0; k < N; ++k) a[k] = ((const float *)inputs[k])[it.offset[k + 1] + last];
+        ((float *)out)[it.offset[0] + last] = f(a);
+    }
+}
+
+/// A float32 row held in registers by a block, so that a row kernel reads it from memory once however many
+/// passes it makes: thread t holds groups t, t + blockDim.x, … (`has(k)` says whether its k-th exists).
+struct RowCache {
+    float4 v[KILN_ROW_GROUPS];
+    i64 groups;
+
+    /// Loads the `n / 4` groups of the row at `row` (all loads in flight together).
+    __device__ __forceinline__ void load(const float *row, i64 n) {
+        groups = n / 4;
+#pragma unroll
+        for (int k = 0; k < KILN_ROW_GROUPS; ++k)
+            if (has(k)) v[k] = ((const float4 *)row)[group(k)];
+    }
+
+    /// The index of this thread's k-th group in the row.
+    __device__ __forceinline__ i64 group(int k) const { return threadIdx.x + (i64)k * blockDim.x; }
+
+    /// Whether this thread's k-th group is in the row.
+    __device__ __forceinline__ bool has(int k) const { return group(k) < groups; }
+};
+
+/// Whether a float32 row of `n` elements may be cached: every row view of the kernel (addresses `bases`, the
+/// row's first elements at `offsets`) has unit column stride (`unit`), starts on a 16-byte boundary, and the
+/// row fits a `RowCache` of this block.
+__device__ __forceinline__ bool row_cacheable(int type, i64 n, bool unit, const void *const *bases, const i64 *offsets,
+                                              int count) {
+    if (type != KILN_F32 || !unit || n % 4 != 0 || n > 4 * KILN_ROW_GROUPS * (i64)blockDim.x) return false;
+    for (int k = 0; k < count; ++k)
+        if (!aligned4(bases[k], offsets[k])) return false;
+    return true;
 }
 
 #define GRID_STRIDE(i, n)                                                                                        \
@@ -181,6 +281,30 @@ template <typename T, typename Combine> __device__ T block_reduce(T value, Combi
     }
     __syncthreads();
     return result;
+}
+
+/// Sums each of `N` values across the block in one exchange (fewer barriers than `N` calls of `block_reduce`);
+/// every thread receives the sums.
+template <int N> __device__ void block_sum(double (&values)[N]) {
+    __shared__ double partial[N][32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+        double v = values[k];
+#pragma unroll
+        for (int shift = 16; shift > 0; shift >>= 1) v += __shfl_down_sync(0xFFFFFFFFu, v, shift);
+        if (lane == 0) partial[k][warp] = v;
+    }
+    __syncthreads();
+    // Every warp adds the warps' sums itself, in the same order, so no third barrier hands a result over.
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+        double v = lane < warps ? partial[k][lane] : 0.0;
+#pragma unroll
+        for (int shift = 16; shift > 0; shift >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, shift);
+        values[k] = v;
+    }
 }
 
 struct Add {

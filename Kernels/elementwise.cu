@@ -3,7 +3,7 @@
 // any strided or broadcast layout (KilnIter); a contiguous operand set arrives as rank 1 with unit strides.
 #include "common.cuh"
 
-template <typename F> __device__ F unary_float(int op, F a) {
+template <typename F> __device__ __forceinline__ F unary_float(int op, F a) {
     switch (op) {
     case KILN_NEG: return -a;
     case KILN_ABS: return fabs(a);
@@ -43,7 +43,7 @@ __device__ i64 unary_integer(int op, i64 a) {
     }
 }
 
-template <typename F> __device__ F binary_float(int op, F a, F b) {
+template <typename F> __device__ __forceinline__ F binary_float(int op, F a, F b) {
     switch (op) {
     case KILN_ADD: return a + b;
     case KILN_SUB: return a - b;
@@ -108,35 +108,18 @@ struct Identity {
 /// Operands: 0 `out`, 1 `source`. Integers copy exactly; anything touching float64 or a 32/64-bit integer
 /// source goes through double; the rest through float.
 extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_copy(KilnIter it, const void *source, int sourceType, void *out, int outType) {
-    if (domain_of(sourceType) == 2 && domain_of(outType) == 2) unary_via<i64>(it, source, sourceType, out, outType, Identity());
+    const void *bases[2] = {out, source};
+    if (sourceType == KILN_F32 && outType == KILN_F32 && float4_ready(it, bases, 2))
+        map_float4<1>(it, out, {source}, [](const float *a) { return a[0]; });
+    else if (domain_of(sourceType) == 2 && domain_of(outType) == 2) unary_via<i64>(it, source, sourceType, out, outType, Identity());
     else if (sourceType == KILN_F64 || outType == KILN_F64 || sourceType == KILN_I64 || sourceType == KILN_I32)
         unary_via<double>(it, source, sourceType, out, outType, Identity());
     else unary_via<float>(it, source, sourceType, out, outType, Identity());
 }
 
-/// Operands: 0 `out`, 1 `x`; both of dtype `type`.
-extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_unary(KilnIter it, int op, const void *x, void *out, int type) {
-    int domain = domain_of(type);
-    if (domain == 0) unary_via<float>(it, x, type, out, type, [=](float a) { return unary_float<float>(op, a); });
-    else if (domain == 1) unary_via<double>(it, x, type, out, type, [=](double a) { return unary_float<double>(op, a); });
-    else unary_via<i64>(it, x, type, out, type, [=](i64 a) { return unary_integer(op, a); });
-}
-
-/// `f(a, b)` elementwise in compute type `C` over operands 1 and 2 of the walk (operand 0 `out`).
-template <typename C, typename Function>
-__device__ void binary_via(const KilnIter &it, const void *a, const void *b, void *out, int type, Function f) {
-    struct Item {
-        C a, b;
-        i64 at;
-    };
-    unrolled_walk<Item>(
-        it, [&](const i64 *o) { return Item{load<C>(a, type, o[1]), load<C>(b, type, o[2]), o[0]}; },
-        [&](Item item) { store<C>(out, type, item.at, f(item.a, item.b)); });
-}
-
 /// `g · op′` for an activation (UnaryOp.fusedBackward); `s` is the op's output for sigmoid and tanh, else its
 /// input.
-template <typename F> __device__ F unary_backward(int op, F s, F g) {
+template <typename F> __device__ __forceinline__ F unary_backward(int op, F s, F g) {
     switch (op) {
     case KILN_RELU: return g * (s > (F)0 ? (F)1 : (F)0);
     case KILN_SIGMOID: return g * s * ((F)1 - s);
@@ -155,10 +138,60 @@ template <typename F> __device__ F unary_backward(int op, F s, F g) {
     }
 }
 
+/// The float32 forms of the three kinds of elementwise op, for an op known when the kernel is compiled.
+template <int Op> struct UnaryFloat {
+    __device__ __forceinline__ float operator()(const float *a) const { return unary_float<float>(Op, a[0]); }
+};
+template <int Op> struct BackwardFloat {
+    __device__ __forceinline__ float operator()(const float *a) const { return unary_backward<float>(Op, a[0], a[1]); }
+};
+template <int Op> struct BinaryFloat {
+    __device__ __forceinline__ float operator()(const float *a) const { return binary_float<float>(Op, a[0], a[1]); }
+};
+
+/// `map_float4` with `Function<op>` for an `op` in `[First, Last]`: one loop per op, each holding that op's code
+/// alone (a loop that switches over every op per element spans hundreds of kilobytes of instructions).
+template <template <int> class Function, int First, int Last, int N> struct Float4Dispatch {
+    __device__ static void run(int op, const KilnIter &it, void *out, const void *const (&inputs)[N]) {
+        if (op == First) map_float4<N>(it, out, inputs, Function<First>());
+        else Float4Dispatch<Function, First + 1, Last, N>::run(op, it, out, inputs);
+    }
+};
+template <template <int> class Function, int Last, int N> struct Float4Dispatch<Function, Last, Last, N> {
+    __device__ static void run(int, const KilnIter &it, void *out, const void *const (&inputs)[N]) {
+        map_float4<N>(it, out, inputs, Function<Last>());
+    }
+};
+
+/// Operands: 0 `out`, 1 `x`; both of dtype `type`.
+extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_unary(KilnIter it, int op, const void *x, void *out, int type) {
+    int domain = domain_of(type);
+    const void *bases[2] = {out, x};
+    if (type == KILN_F32 && float4_ready(it, bases, 2)) Float4Dispatch<UnaryFloat, KILN_NEG, KILN_ROUND, 1>::run(op, it, out, {x});
+    else if (domain == 0) unary_via<float>(it, x, type, out, type, [=](float a) { return unary_float<float>(op, a); });
+    else if (domain == 1) unary_via<double>(it, x, type, out, type, [=](double a) { return unary_float<double>(op, a); });
+    else unary_via<i64>(it, x, type, out, type, [=](i64 a) { return unary_integer(op, a); });
+}
+
+/// `f(a, b)` elementwise in compute type `C` over operands 1 and 2 of the walk (operand 0 `out`).
+template <typename C, typename Function>
+__device__ void binary_via(const KilnIter &it, const void *a, const void *b, void *out, int type, Function f) {
+    struct Item {
+        C a, b;
+        i64 at;
+    };
+    unrolled_walk<Item>(
+        it, [&](const i64 *o) { return Item{load<C>(a, type, o[1]), load<C>(b, type, o[2]), o[0]}; },
+        [&](Item item) { store<C>(out, type, item.at, f(item.a, item.b)); });
+}
+
 /// Operands: 0 `out`, 1 `saved`, 2 `gradient`; all of floating dtype `type`.
 extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_unary_backward(KilnIter it, int op, const void *saved, const void *gradient, void *out,
                                                int type) {
-    if (domain_of(type) == 1)
+    const void *bases[3] = {out, saved, gradient};
+    if (type == KILN_F32 && op >= KILN_TANH && op <= KILN_SILU && float4_ready(it, bases, 3))
+        Float4Dispatch<BackwardFloat, KILN_TANH, KILN_SILU, 2>::run(op, it, out, {saved, gradient});
+    else if (domain_of(type) == 1)
         binary_via<double>(it, saved, gradient, out, type, [=](double s, double g) { return unary_backward<double>(op, s, g); });
     else binary_via<float>(it, saved, gradient, out, type, [=](float s, float g) { return unary_backward<float>(op, s, g); });
 }
@@ -166,7 +199,9 @@ extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_unary_backward(KilnIter 
 /// Operands: 0 `out`, 1 `a`, 2 `b`; all of dtype `type`.
 extern "C" __global__ void KILN_ELEMENTWISE_BOUNDS kiln_binary(KilnIter it, int op, const void *a, const void *b, void *out, int type) {
     int domain = domain_of(type);
-    if (domain == 0) binary_via<float>(it, a, b, out, type, [=](float x, float y) { return binary_float<float>(op, x, y); });
+    const void *bases[3] = {out, a, b};
+    if (type == KILN_F32 && float4_ready(it, bases, 3)) Float4Dispatch<BinaryFloat, KILN_ADD, KILN_MINIMUM, 2>::run(op, it, out, {a, b});
+    else if (domain == 0) binary_via<float>(it, a, b, out, type, [=](float x, float y) { return binary_float<float>(op, x, y); });
     else if (domain == 1) binary_via<double>(it, a, b, out, type, [=](double x, double y) { return binary_float<double>(op, x, y); });
     else binary_via<i64>(it, a, b, out, type, [=](i64 x, i64 y) { return binary_integer(op, x, y); });
 }

@@ -3,13 +3,75 @@
 // the LSTM cell forward and backward, one thread per unit.
 #include "common.cuh"
 
+/// Whether every one of `count` row views has unit column stride.
+__device__ __forceinline__ bool unit_columns(const KilnMatrix *views, int count) {
+    for (int k = 0; k < count; ++k)
+        if (views[k].column != 1) return false;
+    return true;
+}
+
+/// `row_cacheable` for row `r` of the views `views` (addresses `bases`).
+__device__ __forceinline__ bool matrix_row_cacheable(int type, i64 n, i64 r, const void *const *bases, const KilnMatrix *views,
+                                                     int count) {
+    i64 offsets[3];
+    for (int k = 0; k < count; ++k) offsets[k] = views[k].offset + r * views[k].row;
+    return row_cacheable(type, n, unit_columns(views, count), bases, offsets, count);
+}
+
+/// `kiln_layer_norm`'s row `r` held in a `RowCache`: the same statistics in double and output in float.
+__device__ void layer_norm_row_cached(i64 n, double epsilon, const float *x, const void *weight, KilnMatrix wv,
+                                      const void *bias, KilnMatrix bv, float *out, double *stats) {
+    RowCache c;
+    c.load(x, n);
+    double total = 0;
+#pragma unroll
+    for (int k = 0; k < KILN_ROW_GROUPS; ++k)
+        if (c.has(k)) total += ((double)c.v[k].x + (double)c.v[k].y) + ((double)c.v[k].z + (double)c.v[k].w);
+    double mu = block_reduce(total, Add(), 0.0) / (double)n, squares = 0;
+#pragma unroll
+    for (int k = 0; k < KILN_ROW_GROUPS; ++k)
+        if (c.has(k))
+            for (int lane = 0; lane < 4; ++lane) {
+                double d = (double)lane_of(c.v[k], lane) - mu;
+                squares += d * d;
+            }
+    double inv = 1.0 / sqrt(block_reduce(squares, Add(), 0.0) / (double)n + epsilon);
+    stats[0] = mu;
+    stats[1] = inv;
+#pragma unroll
+    for (int k = 0; k < KILN_ROW_GROUPS; ++k) {
+        if (!c.has(k)) continue;
+        float r4[4];
+        for (int lane = 0; lane < 4; ++lane) {
+            i64 i = c.group(k) * 4 + lane;
+            float v = (lane_of(c.v[k], lane) - (float)mu) * (float)inv;
+            if (weight) v *= load<float>(weight, KILN_F32, wv.offset + i * wv.column);
+            if (bias) v += load<float>(bias, KILN_F32, bv.offset + i * bv.column);
+            r4[lane] = v;
+        }
+        ((float4 *)out)[c.group(k)] = make_float4(r4[0], r4[1], r4[2], r4[3]);
+    }
+}
+
 /// `out = (x - mean)·rstd·weight + bias` per row of `n` elements, saving `mean` and `rstd`.
 extern "C" __global__ void KILN_ROW_BOUNDS kiln_layer_norm(i64 rows, i64 n, double epsilon, int type, const void *x, KilnMatrix xv,
                                            const void *weight, KilnMatrix wv, const void *bias, KilnMatrix bv,
                                            void *out, KilnMatrix ov, void *mean, void *rstd, int statType,
                                            KilnMatrix mv, KilnMatrix rv) {
+    const void *bases[2] = {x, out};
+    KilnMatrix views[2] = {xv, ov};
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
         i64 row = xv.offset + r * xv.row;
+        if (matrix_row_cacheable(type, n, r, bases, views, 2)) {
+            double stats[2];
+            layer_norm_row_cached(n, epsilon, (const float *)x + row, weight, wv, bias, bv, (float *)out + ov.offset + r * ov.row,
+                                  stats);
+            if (threadIdx.x == 0) {
+                store<double>(mean, statType, mv.offset + r * mv.column, stats[0]);
+                store<double>(rstd, statType, rv.offset + r * rv.column, stats[1]);
+            }
+            continue;
+        }
         double total = 0;
         for (i64 i = threadIdx.x; i < n; i += blockDim.x) total += load<double>(x, type, row + i * xv.column);
         double mu = block_reduce(total, Add(), 0.0) / (double)n;
@@ -39,14 +101,55 @@ extern "C" __global__ void KILN_ROW_BOUNDS kiln_layer_norm(i64 rows, i64 n, doub
     }
 }
 
+/// `kiln_layer_norm_backward`'s row held in `RowCache`s (`dy` and `x`), in the same double arithmetic.
+__device__ void layer_norm_backward_row_cached(i64 n, const float *dy, const float *x, double mu, double inv, const void *weight,
+                                               KilnMatrix wv, float *dx) {
+    RowCache cd, cx;
+    cd.load(dy, n);
+    cx.load(x, n);
+    double sumG = 0, sumGX = 0;
+#pragma unroll
+    for (int k = 0; k < KILN_ROW_GROUPS; ++k)
+        if (cd.has(k))
+            for (int lane = 0; lane < 4; ++lane) {
+                double g = lane_of(cd.v[k], lane);
+                if (weight) g *= load<double>(weight, KILN_F32, wv.offset + (cd.group(k) * 4 + lane) * wv.column);
+                double xhat = ((double)lane_of(cx.v[k], lane) - mu) * inv;
+                sumG += g;
+                sumGX += g * xhat;
+            }
+    double sums[2] = {sumG, sumGX};
+    block_sum(sums);
+    double meanG = sums[0] / (double)n, meanGX = sums[1] / (double)n;
+#pragma unroll
+    for (int k = 0; k < KILN_ROW_GROUPS; ++k) {
+        if (!cd.has(k)) continue;
+        float r4[4];
+        for (int lane = 0; lane < 4; ++lane) {
+            double g = lane_of(cd.v[k], lane);
+            if (weight) g *= load<double>(weight, KILN_F32, wv.offset + (cd.group(k) * 4 + lane) * wv.column);
+            double xhat = ((double)lane_of(cx.v[k], lane) - mu) * inv;
+            r4[lane] = (float)(inv * (g - meanG - xhat * meanGX));
+        }
+        ((float4 *)dx)[cd.group(k)] = make_float4(r4[0], r4[1], r4[2], r4[3]);
+    }
+}
+
 /// `dx = rstd·(g - mean(g) - x̂·mean(g·x̂))` with `g = dy·weight`, one block per row.
 extern "C" __global__ void KILN_ROW_BOUNDS kiln_layer_norm_backward(i64 rows, i64 n, int type, const void *dy, KilnMatrix dyv,
                                                     const void *x, KilnMatrix xv, const void *mean, const void *rstd,
                                                     int statType, KilnMatrix mv, KilnMatrix rv, const void *weight,
                                                     KilnMatrix wv, void *dx, KilnMatrix dxv) {
+    const void *bases[3] = {dy, x, dx};
+    KilnMatrix views[3] = {dyv, xv, dxv};
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
         double mu = load<double>(mean, statType, mv.offset + r * mv.column);
         double inv = load<double>(rstd, statType, rv.offset + r * rv.column);
+        if (matrix_row_cacheable(type, n, r, bases, views, 3)) {
+            layer_norm_backward_row_cached(n, (const float *)dy + dyv.offset + r * dyv.row, (const float *)x + xv.offset + r * xv.row,
+                                           mu, inv, weight, wv, (float *)dx + dxv.offset + r * dxv.row);
+            continue;
+        }
         double sumG = 0, sumGX = 0;
         for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
             double g = load<double>(dy, type, dyv.offset + r * dyv.row + i * dyv.column);
@@ -55,7 +158,9 @@ extern "C" __global__ void KILN_ROW_BOUNDS kiln_layer_norm_backward(i64 rows, i6
             sumG += g;
             sumGX += g * xhat;
         }
-        double meanG = block_reduce(sumG, Add(), 0.0) / (double)n, meanGX = block_reduce(sumGX, Add(), 0.0) / (double)n;
+        double sums[2] = {sumG, sumGX};
+        block_sum(sums);
+        double meanG = sums[0] / (double)n, meanGX = sums[1] / (double)n;
         for (i64 i = threadIdx.x; i < n; i += blockDim.x) {
             double g = load<double>(dy, type, dyv.offset + r * dyv.row + i * dyv.column);
             if (weight) g *= load<double>(weight, type, wv.offset + i * wv.column);
@@ -115,9 +220,16 @@ extern "C" __global__ void KILN_ROW_BOUNDS kiln_cross_entropy(i64 rows, i64 clas
                                               const void *targets, int targetType, KilnMatrix tv, int hasIgnore,
                                               i64 ignoreIndex, double smoothing, const void *gradient,
                                               KilnMatrix gv, void *out, KilnMatrix ov, i64 *fault) {
+    const void *bases[2] = {logits, out};
+    KilnMatrix views[2] = {lv, ov};
     for (i64 r = blockIdx.x; r < rows; r += gridDim.x) {
-        i64 t = load<i64>(targets, targetType, tv.offset + r * tv.column);
         i64 row = lv.offset + r * lv.row;
+        // A float32 row (and the gradient's) in a RowCache is read from memory once for all passes; its loads
+        // are issued before the target's, so that the two are in flight together.
+        bool cached = matrix_row_cacheable(type, classes, r, bases, views, gradient ? 2 : 1);
+        RowCache cache;
+        if (cached) cache.load((const float *)logits + row, classes);
+        i64 t = load<i64>(targets, targetType, tv.offset + r * tv.column);
         bool ignored = hasIgnore && t == ignoreIndex;
         if (!ignored && !index_ok(fault, KILN_FAULT_CROSS_ENTROPY, t, classes)) continue;
         if (ignored) {
@@ -130,27 +242,68 @@ extern "C" __global__ void KILN_ROW_BOUNDS kiln_cross_entropy(i64 rows, i64 clas
             continue;
         }
         double m = -INFINITY;
-        for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
-            double v = load<double>(logits, type, row + c * lv.column);
-            if (!(v <= m)) m = v;
+        if (cached) {
+            float largest = -INFINITY;
+#pragma unroll
+            for (int k = 0; k < KILN_ROW_GROUPS; ++k)
+                if (cache.has(k))
+                    for (int lane = 0; lane < 4; ++lane) {
+                        float v = lane_of(cache.v[k], lane);
+                        if (!(v <= largest)) largest = v;
+                    }
+            m = largest;
+        } else {
+            for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
+                double v = load<double>(logits, type, row + c * lv.column);
+                if (!(v <= m)) m = v;
+            }
         }
         m = block_reduce(m, Extreme{true}, (double)-INFINITY);
-        double total = 0, sum = 0;
-        for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
-            double v = load<double>(logits, type, row + c * lv.column);
-            total += type == KILN_F64 ? exp(v - m) : (double)expf((float)v - (float)m);
-            sum += v;
+        // Σ exp(v - m), Σ v and the target's logit (held by one thread), summed across the block together.
+        double sums[3] = {0, 0, 0};
+        if (cached) {
+#pragma unroll
+            for (int k = 0; k < KILN_ROW_GROUPS; ++k)
+                if (cache.has(k))
+                    for (int lane = 0; lane < 4; ++lane) {
+                        float v = lane_of(cache.v[k], lane);
+                        sums[0] += (double)expf(v - (float)m);
+                        sums[1] += v;
+                        if (cache.group(k) * 4 + lane == t) sums[2] = v;
+                    }
+        } else {
+            for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
+                double v = load<double>(logits, type, row + c * lv.column);
+                sums[0] += type == KILN_F64 ? exp(v - m) : (double)expf((float)v - (float)m);
+                sums[1] += v;
+                if (c == t) sums[2] = v;
+            }
         }
-        double lse = m + log(block_reduce(total, Add(), 0.0));
-        sum = block_reduce(sum, Add(), 0.0);
+        block_sum(sums);
+        double lse = m + log(sums[0]);
         if (!gradient) {
             if (threadIdx.x == 0) {
-                double loss = (1 - smoothing) * (lse - load<double>(logits, type, row + t * lv.column));
-                if (smoothing > 0) loss += smoothing * (lse - sum / (double)classes);
+                double loss = (1 - smoothing) * (lse - sums[2]);
+                if (smoothing > 0) loss += smoothing * (lse - sums[1] / (double)classes);
                 store<double>(out, type, ov.offset + r * ov.column, loss);
             }
         } else {
             double g = load<double>(gradient, type, gv.offset + r * gv.column);
+            if (cached) {
+#pragma unroll
+                for (int k = 0; k < KILN_ROW_GROUPS; ++k) {
+                    if (!cache.has(k)) continue;
+                    float r4[4];
+                    for (int lane = 0; lane < 4; ++lane) {
+                        i64 c = cache.group(k) * 4 + lane;
+                        double p = exp((double)lane_of(cache.v[k], lane) - lse);
+                        double q = (c == t ? 1 - smoothing : 0) + smoothing / (double)classes;
+                        r4[lane] = (float)((p - q) * g);
+                    }
+                    ((float4 *)((float *)out + ov.offset + r * ov.row))[cache.group(k)] = make_float4(r4[0], r4[1], r4[2], r4[3]);
+                }
+                continue;
+            }
             for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
                 double p = exp(load<double>(logits, type, row + c * lv.column) - lse);
                 double q = (c == t ? 1 - smoothing : 0) + smoothing / (double)classes;

@@ -33,7 +33,8 @@ extension CUDABackend {
         arguments.append(out.address); arguments.append(out.matrix)
         arguments.append(mean.address); arguments.append(rstd.address); arguments.append(mean.code)
         arguments.append(mean.matrix); arguments.append(rstd.matrix)
-        launchRows("kiln_layer_norm", op: "layerNorm", rows: rows, length: n, arguments)
+        let unit = x.layout.strides[1] == 1 && out.layout.strides[1] == 1
+        launchRows("kiln_layer_norm", op: "layerNorm", rows: rows, length: rowWork(n, dtype: x.dtype, unitStride: unit), arguments)
     }
 
     /// The LSTM cell, one thread per (row, unit).
@@ -74,7 +75,9 @@ extension CUDABackend {
         common.append(mean.matrix); common.append(rstd.matrix)
         var input = common
         input.append(weight.address); input.append(weight.matrix); input.append(gradInput.address); input.append(gradInput.matrix)
-        launchRows("kiln_layer_norm_backward", op: "layerNormBackward", rows: rows, length: n, input)
+        let unit = [gradient, x, gradInput].allSatisfy { $0.layout.strides[1] == 1 }
+        launchRows("kiln_layer_norm_backward", op: "layerNormBackward", rows: rows,
+                   length: rowWork(n, dtype: x.dtype, unitStride: unit), input)
         guard gradWeight != nil || gradBias != nil else { return }
         var parameters = common
         parameters.append(gradWeight.address); parameters.append(gradWeight.matrix)
@@ -122,7 +125,8 @@ extension CUDABackend {
         arguments.append(options.labelSmoothing)
         arguments.append(gradient.address); arguments.append(gradient.matrix)
         arguments.append(out.address); arguments.append(out.matrix); arguments.append(faultWordAddress)
+        let unit = logits.layout.strides[1] == 1 && (gradient == nil || out.layout.strides[1] == 1)
         launchRows("kiln_cross_entropy", op: gradient == nil ? "crossEntropy" : "crossEntropyBackward",
-                   rows: rows, length: classes, arguments)
+                   rows: rows, length: rowWork(classes, dtype: logits.dtype, unitStride: unit), arguments)
     }
 }

@@ -9,6 +9,14 @@ extension CUDABackend {
         context.launch(kernel, op: op, grid: grid, block: block, arguments: arguments)
     }
 
+    /// The length `rowConfiguration` sizes a row kernel's block by. A float32 row of unit stride whose length
+    /// is a multiple of four is held in registers as float4 groups, `KILN_ROW_GROUPS` a thread: small blocks with
+    /// many loads each keep more rows and more bytes in flight per multiprocessor than a thread per group.
+    func rowWork(_ length: Int, dtype: DType, unitStride: Bool) -> Int {
+        let perThread = 4 * Int(KILN_ROW_GROUPS)
+        return dtype == .float32 && unitStride && length % 4 == 0 ? (length + perThread - 1) / perThread : length
+    }
+
     /// Reduces `x` over `axes` into `out` (the reduced axes of extent 1).
     public func reduce(_ op: ReduceOp, _ x: BufferView, axes: [Int], out: BufferView) {
         require(out.shape.count == x.shape.count, "\(op.name): output \(out.shape) for input \(x.shape)")
@@ -25,9 +33,10 @@ extension CUDABackend {
         case .variance(let correction): (KILN_VARIANCE, correction)
         }
         // Few long rows would leave most multiprocessors idle: cut each row into shares of at least 8192
-        // elements until there are about four blocks per multiprocessor, and combine the shares' partials after.
+        // elements until there are about two blocks per multiprocessor (as many 512-thread blocks as fit at
+        // once, so that no second wave runs on a few), and combine the shares' partials after.
         let (rows, n) = (outer.count, inner.count)
-        let parts = max(1, min((context.multiprocessors * 4 + rows - 1) / max(rows, 1), n / 8192))
+        let parts = max(1, min((context.multiprocessors * 2 + rows - 1) / max(rows, 1), n / 8192))
         let partials = parts > 1 ? scratch(byteCount: rows * parts * 3 * 8, op: op.name) : nil
         if parts > 1 && partials == nil { return }
         var arguments = KernelArguments()
@@ -41,7 +50,7 @@ extension CUDABackend {
         combine.append(outer.descriptor); combine.append(Int32(code.rawValue)); combine.append(Int32(correction))
         combine.append(Int64(parts)); combine.append(Int64(n)); combine.append(partials.address)
         combine.append(out.address); combine.append(out.code)
-        let (grid, block) = context.elementwiseConfiguration(count: rows)
+        let (grid, block) = context.elementwiseConfiguration(count: rows * 32)
         context.launch("kiln_reduce_combine", op: op.name, grid: grid, block: block, arguments: combine)
     }
 
@@ -66,7 +75,8 @@ extension CUDABackend {
         arguments.append(Int64(x.shape[axis])); arguments.append(Int64(x.layout.strides[axis]))
         arguments.append(Int64(out.layout.strides[axis])); arguments.append(Int32(log ? 1 : 0))
         arguments.append(x.address); arguments.append(out.address); arguments.append(x.code)
-        launchRows("kiln_softmax", op: log ? "logSoftmax" : "softmax", rows: rows.count, length: x.shape[axis], arguments)
+        let work = rowWork(x.shape[axis], dtype: x.dtype, unitStride: x.layout.strides[axis] == 1 && out.layout.strides[axis] == 1)
+        launchRows("kiln_softmax", op: log ? "logSoftmax" : "softmax", rows: rows.count, length: work, arguments)
     }
 
     /// The gradient of softmax or log-softmax along `axis`.
@@ -79,6 +89,8 @@ extension CUDABackend {
         arguments.append(Int64(gradient.layout.strides[axis])); arguments.append(Int64(out.layout.strides[axis]))
         arguments.append(Int32(log ? 1 : 0))
         arguments.append(y.address); arguments.append(gradient.address); arguments.append(out.address); arguments.append(out.code)
-        launchRows("kiln_softmax_backward", op: "softmaxBackward", rows: rows.count, length: y.shape[axis], arguments)
+        let unit = [y, gradient, out].allSatisfy { $0.layout.strides[axis] == 1 }
+        launchRows("kiln_softmax_backward", op: "softmaxBackward", rows: rows.count,
+                   length: rowWork(y.shape[axis], dtype: y.dtype, unitStride: unit), arguments)
     }
 }

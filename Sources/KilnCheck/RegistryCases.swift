@@ -32,7 +32,7 @@ extension Registry {
                 [op == .argmax ? x[0].argMax(axis: axes[0]) : x[0].argMin(axis: axes[0])]
             })
         } } }
-        for log in [false, true] { for dtype in floatTypes { for (shape, axis) in [([5], 0), ([3, 7], 1), ([3, 7], 0), ([2, 4, 1031], 2), ([2, 1, 3], 1)] {
+        for log in [false, true] { for dtype in floatTypes { for (shape, axis) in [([5], 0), ([3, 7], 1), ([3, 7], 0), ([2, 4, 1031], 2), ([2, 1, 3], 1), ([4, 260], 1), ([2, 8200], 1)] {
             let name = log ? "logSoftmax" : "softmax"
             cases.append(CheckCase(op: name, dtype: dtype, operands: [Operand(shape, dtype, layout: .transposed, values: .uniform(-4, 4))],
                                    parameters: "axis=\(axis)", family: .accumulated, differentiable: true, seed: seed(name, cases.count)) { x in

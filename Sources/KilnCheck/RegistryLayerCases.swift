@@ -31,9 +31,12 @@ extension Registry {
                 [avgPool2d($0[0], kernel: kernel, stride: stride, padding: padding)]
             })
         } }
-        for dtype in floatTypes { for shape in [[4, 7], [2, 3, 33], [1, 1], [5, 1024], [3, 37, 24]] { for affine in [true, false] {
+        // Contiguous rows whose length is a multiple of four take the GPU's float4 path (rows held in registers).
+        let normalized: [([Int], OperandLayout)] = [([4, 7], .transposed), ([2, 3, 33], .transposed), ([1, 1], .transposed), ([5, 1024], .transposed),
+                                                    ([3, 37, 24], .transposed), ([6, 128], .contiguous), ([2, 3, 768], .contiguous)]
+        for dtype in floatTypes { for (shape, layout) in normalized { for affine in [true, false] {
             let n = shape.last!
-            let operands = [Operand(shape, dtype, layout: .transposed, values: .uniform(-5, 5))] + (affine ? [Operand([n], dtype), Operand([n], dtype)] : [])
+            let operands = [Operand(shape, dtype, layout: layout, values: .uniform(-5, 5))] + (affine ? [Operand([n], dtype), Operand([n], dtype)] : [])
             cases.append(CheckCase(op: "layerNorm", dtype: dtype, operands: operands, parameters: affine ? "affine" : "",
                                    family: .accumulated, differentiable: true, seed: seed("layerNorm", cases.count)) { x in
                 [layerNorm(x[0], weight: affine ? x[1] : nil, bias: affine ? x[2] : nil)]
@@ -59,9 +62,11 @@ extension Registry {
                 [lstmLayer($0[0], weightIH: $0[1], weightHH: $0[2], biasIH: $0[3], biasHH: $0[4], hidden: $0[5], cell: $0[6])]
             })
         } }
-        for dtype in floatTypes { for (rows, classes) in [(6, 11), (1, 2), (64, 1000)] { for (reduction, smoothing, ignore) in [(LossReduction.mean, 0.0, nil), (.none, 0.1, nil), (.sum, 0.0, 0)] as [(LossReduction, Double, Int?)] {
+        let classified: [(Int, Int, OperandLayout)] = [(6, 11, .transposed), (1, 2, .transposed), (64, 1000, .transposed), (8, 1000, .contiguous),
+                                                       (5, 12, .contiguous), (3, 8200, .contiguous)]
+        for dtype in floatTypes { for (rows, classes, layout) in classified { for (reduction, smoothing, ignore) in [(LossReduction.mean, 0.0, nil), (.none, 0.1, nil), (.sum, 0.0, 0)] as [(LossReduction, Double, Int?)] {
             cases.append(CheckCase(op: "crossEntropy", dtype: dtype,
-                                   operands: [Operand([rows, classes], dtype, layout: .transposed, values: .uniform(-8, 8)), Operand([rows], .int64, values: .indices(classes))],
+                                   operands: [Operand([rows, classes], dtype, layout: layout, values: .uniform(-8, 8)), Operand([rows], .int64, values: .indices(classes))],
                                    parameters: "reduction=\(reduction) smoothing=\(smoothing) ignore=\(ignore.map(String.init) ?? "none")",
                                    family: .accumulated, differentiable: true, seed: seed("crossEntropy", cases.count)) {
                 [crossEntropy(logits: $0[0], targets: $0[1], reduction: reduction, ignoreIndex: ignore, labelSmoothing: smoothing)]

@@ -7,6 +7,10 @@
 
 enum { KILN_MAX_RANK = 8, KILN_MAX_OPERANDS = 4 };
 
+/// The most float4 groups of a float32 row one thread of a row kernel keeps in registers (a block of b threads
+/// holds rows of up to 16·b elements); the launch sizes the block so that each thread holds up to this many.
+enum { KILN_ROW_GROUPS = 4 };
+
 /// Element types, as kernels receive them at run time.
 enum KilnDTypeCode { KILN_F32 = 0, KILN_F64 = 1, KILN_F16 = 2, KILN_BF16 = 3, KILN_I32 = 4, KILN_I64 = 5,
                      KILN_U8 = 6, KILN_BOOL = 7 };
