@@ -36,6 +36,10 @@ extension SIMD16 where Scalar == Float {
     /// The largest lane of a vector that holds no NaN, found as a tree over halves, always inlined.
     @inline(__always)
     var laneMaximum: Float { kiln_max_float16(self) }
+
+    /// Whether any lane is NaN, always inlined (`any(v .!= v)` compiles to an out-of-line call).
+    @inline(__always)
+    var hasNaN: Bool { kiln_has_nan_float16(self) != 0 }
 }
 
 extension UnsafeMutablePointer where Pointee: CPUFloat {

@@ -280,7 +280,7 @@ enum VectorMath {
 
     /// The largest lane, NaN if any is.
     @inline(__always)
-    private static func maximum(of lanes: V) -> Float { any(lanes .!= lanes) ? .nan : lanes.laneMaximum }
+    private static func maximum(of lanes: V) -> Float { lanes.hasNaN ? .nan : lanes.laneMaximum }
 
     /// The sum of `count` elements, in sixty-four running float32 sums.
     static func sum(_ a: UnsafePointer<Float>, count: Int) -> Float {

@@ -6,8 +6,8 @@
 // (`-target-cpu native` on x86-64 since Haswell, every AArch64) emits one fused instruction and a portable build
 // emits a multiply and an add.
 //
-// Widening and horizontal sums and maxima: the standard library's generic `SIMD8<Double>(SIMD8<Float>)`, `sum()`
-// and `max()` are sometimes left as out-of-line calls in hot loops (the conversion passing its result in four
+// Widening, horizontal sums and maxima, and a NaN test: the standard library's generic `SIMD8<Double>(SIMD8<Float>)`,
+// `sum()`, `max()` and `any(_:)` are sometimes left as out-of-line calls in hot loops (the conversion passing its result in four
 // 128-bit registers). Here they are inlined: one conversion instruction, the lanes added in the same order as
 // `sum()`, and a maximum as a tree over halves (exact in any order).
 //
@@ -53,6 +53,12 @@ static inline __attribute__((always_inline)) float kiln_max_float16(kiln_float16
     float __attribute__((ext_vector_type(4))) c = __builtin_elementwise_max(b.lo, b.hi);
     float __attribute__((ext_vector_type(2))) d = __builtin_elementwise_max(c.lo, c.hi);
     return d.x > d.y ? d.x : d.y;
+}
+
+/// Whether any of sixteen lanes is NaN (the only value unequal to itself): the lane masks or-ed together.
+static inline __attribute__((always_inline)) int kiln_has_nan_float16(kiln_float16 a) {
+    int __attribute__((ext_vector_type(16))) unordered = a != a;
+    return __builtin_reduce_or(unordered) != 0;
 }
 
 /// The sum of eight lanes, added in lane order (as `kiln_sum_float16`).
