@@ -240,6 +240,37 @@ struct RowCache {
 
     /// Whether this thread's k-th group is in the row.
     __device__ __forceinline__ bool has(int k) const { return group(k) < groups; }
+
+    /// Calls `f(k, lane, column)` for each element this thread holds, in order: lane `lane` of its k-th group, at
+    /// `column` of the row.
+    template <typename F> __device__ __forceinline__ void for_each(F f) const {
+#pragma unroll
+        for (int k = 0; k < KILN_ROW_GROUPS; ++k)
+            if (has(k))
+                for (int lane = 0; lane < 4; ++lane) f(k, lane, group(k) * 4 + lane);
+    }
+
+    /// Stores `f(k, lane, column)` (see `for_each`) for each element this thread holds at `column` of `row`, a
+    /// float4 group at a time (`row` 16-byte aligned).
+    template <typename F> __device__ __forceinline__ void store(float *row, F f) const {
+#pragma unroll
+        for (int k = 0; k < KILN_ROW_GROUPS; ++k) {
+            if (!has(k)) continue;
+            float r[4];
+            for (int lane = 0; lane < 4; ++lane) r[lane] = f(k, lane, group(k) * 4 + lane);
+            ((float4 *)row)[group(k)] = make_float4(r[0], r[1], r[2], r[3]);
+        }
+    }
+
+    /// The largest element this thread holds (−∞ for none), by the strided loops' rule `!(v <= m)`.
+    __device__ __forceinline__ float maximum() const {
+        float m = -INFINITY;
+        for_each([&](int k, int lane, i64) {
+            float x = lane_of(v[k], lane);
+            if (!(x <= m)) m = x;
+        });
+        return m;
+    }
 };
 
 /// Whether a float32 row of `n` elements may be cached: every row view of the kernel (addresses `bases`, the

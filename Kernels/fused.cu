@@ -28,29 +28,19 @@ __device__ void layer_norm_row_cached(i64 n, double epsilon, const float *x, con
     for (int k = 0; k < KILN_ROW_GROUPS; ++k)
         if (c.has(k)) total += ((double)c.v[k].x + (double)c.v[k].y) + ((double)c.v[k].z + (double)c.v[k].w);
     double mu = block_reduce(total, Add(), 0.0) / (double)n, squares = 0;
-#pragma unroll
-    for (int k = 0; k < KILN_ROW_GROUPS; ++k)
-        if (c.has(k))
-            for (int lane = 0; lane < 4; ++lane) {
-                double d = (double)lane_of(c.v[k], lane) - mu;
-                squares += d * d;
-            }
+    c.for_each([&](int k, int lane, i64) {
+        double d = (double)lane_of(c.v[k], lane) - mu;
+        squares += d * d;
+    });
     double inv = 1.0 / sqrt(block_reduce(squares, Add(), 0.0) / (double)n + epsilon);
     stats[0] = mu;
     stats[1] = inv;
-#pragma unroll
-    for (int k = 0; k < KILN_ROW_GROUPS; ++k) {
-        if (!c.has(k)) continue;
-        float r4[4];
-        for (int lane = 0; lane < 4; ++lane) {
-            i64 i = c.group(k) * 4 + lane;
-            float v = (lane_of(c.v[k], lane) - (float)mu) * (float)inv;
-            if (weight) v *= load<float>(weight, KILN_F32, wv.offset + i * wv.column);
-            if (bias) v += load<float>(bias, KILN_F32, bv.offset + i * bv.column);
-            r4[lane] = v;
-        }
-        ((float4 *)out)[c.group(k)] = make_float4(r4[0], r4[1], r4[2], r4[3]);
-    }
+    c.store(out, [&](int k, int lane, i64 i) {
+        float v = (lane_of(c.v[k], lane) - (float)mu) * (float)inv;
+        if (weight) v *= load<float>(weight, KILN_F32, wv.offset + i * wv.column);
+        if (bias) v += load<float>(bias, KILN_F32, bv.offset + i * bv.column);
+        return v;
+    });
 }
 
 /// `out = (x - mean)·rstd·weight + bias` per row of `n` elements, saving `mean` and `rstd`.
@@ -107,32 +97,24 @@ __device__ void layer_norm_backward_row_cached(i64 n, const float *dy, const flo
     RowCache cd, cx;
     cd.load(dy, n);
     cx.load(x, n);
-    double sumG = 0, sumGX = 0;
-#pragma unroll
-    for (int k = 0; k < KILN_ROW_GROUPS; ++k)
-        if (cd.has(k))
-            for (int lane = 0; lane < 4; ++lane) {
-                double g = lane_of(cd.v[k], lane);
-                if (weight) g *= load<double>(weight, KILN_F32, wv.offset + (cd.group(k) * 4 + lane) * wv.column);
-                double xhat = ((double)lane_of(cx.v[k], lane) - mu) * inv;
-                sumG += g;
-                sumGX += g * xhat;
-            }
-    double sums[2] = {sumG, sumGX};
+    // g = dy·weight and x̂ at one element, for both passes.
+    auto terms = [&](int k, int lane, i64 column) {
+        double g = lane_of(cd.v[k], lane);
+        if (weight) g *= load<double>(weight, KILN_F32, wv.offset + column * wv.column);
+        return make_double2(g, ((double)lane_of(cx.v[k], lane) - mu) * inv);
+    };
+    double sums[2] = {0, 0};
+    cd.for_each([&](int k, int lane, i64 column) {
+        double2 t = terms(k, lane, column);
+        sums[0] += t.x;
+        sums[1] += t.x * t.y;
+    });
     block_sum(sums);
     double meanG = sums[0] / (double)n, meanGX = sums[1] / (double)n;
-#pragma unroll
-    for (int k = 0; k < KILN_ROW_GROUPS; ++k) {
-        if (!cd.has(k)) continue;
-        float r4[4];
-        for (int lane = 0; lane < 4; ++lane) {
-            double g = lane_of(cd.v[k], lane);
-            if (weight) g *= load<double>(weight, KILN_F32, wv.offset + (cd.group(k) * 4 + lane) * wv.column);
-            double xhat = ((double)lane_of(cx.v[k], lane) - mu) * inv;
-            r4[lane] = (float)(inv * (g - meanG - xhat * meanGX));
-        }
-        ((float4 *)dx)[cd.group(k)] = make_float4(r4[0], r4[1], r4[2], r4[3]);
-    }
+    cd.store(dx, [&](int k, int lane, i64 column) {
+        double2 t = terms(k, lane, column);
+        return (float)(inv * (t.x - meanG - t.y * meanGX));
+    });
 }
 
 /// `dx = rstd·(g - mean(g) - x̂·mean(g·x̂))` with `g = dy·weight`, one block per row.
@@ -243,15 +225,7 @@ extern "C" __global__ void KILN_ROW_BOUNDS kiln_cross_entropy(i64 rows, i64 clas
         }
         double m = -INFINITY;
         if (cached) {
-            float largest = -INFINITY;
-#pragma unroll
-            for (int k = 0; k < KILN_ROW_GROUPS; ++k)
-                if (cache.has(k))
-                    for (int lane = 0; lane < 4; ++lane) {
-                        float v = lane_of(cache.v[k], lane);
-                        if (!(v <= largest)) largest = v;
-                    }
-            m = largest;
+            m = cache.maximum();
         } else {
             for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
                 double v = load<double>(logits, type, row + c * lv.column);
@@ -262,15 +236,12 @@ extern "C" __global__ void KILN_ROW_BOUNDS kiln_cross_entropy(i64 rows, i64 clas
         // Σ exp(v - m), Σ v and the target's logit (held by one thread), summed across the block together.
         double sums[3] = {0, 0, 0};
         if (cached) {
-#pragma unroll
-            for (int k = 0; k < KILN_ROW_GROUPS; ++k)
-                if (cache.has(k))
-                    for (int lane = 0; lane < 4; ++lane) {
-                        float v = lane_of(cache.v[k], lane);
-                        sums[0] += (double)expf(v - (float)m);
-                        sums[1] += v;
-                        if (cache.group(k) * 4 + lane == t) sums[2] = v;
-                    }
+            cache.for_each([&](int k, int lane, i64 c) {
+                float v = lane_of(cache.v[k], lane);
+                sums[0] += (double)expf(v - (float)m);
+                sums[1] += v;
+                if (c == t) sums[2] = v;
+            });
         } else {
             for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
                 double v = load<double>(logits, type, row + c * lv.column);
@@ -289,26 +260,18 @@ extern "C" __global__ void KILN_ROW_BOUNDS kiln_cross_entropy(i64 rows, i64 clas
             }
         } else {
             double g = load<double>(gradient, type, gv.offset + r * gv.column);
+            // (softmax − q)·g for the logit of class c, q the target distribution.
+            auto gradient_at = [&](i64 c, double v) {
+                double q = (c == t ? 1 - smoothing : 0) + smoothing / (double)classes;
+                return (exp(v - lse) - q) * g;
+            };
             if (cached) {
-#pragma unroll
-                for (int k = 0; k < KILN_ROW_GROUPS; ++k) {
-                    if (!cache.has(k)) continue;
-                    float r4[4];
-                    for (int lane = 0; lane < 4; ++lane) {
-                        i64 c = cache.group(k) * 4 + lane;
-                        double p = exp((double)lane_of(cache.v[k], lane) - lse);
-                        double q = (c == t ? 1 - smoothing : 0) + smoothing / (double)classes;
-                        r4[lane] = (float)((p - q) * g);
-                    }
-                    ((float4 *)((float *)out + ov.offset + r * ov.row))[cache.group(k)] = make_float4(r4[0], r4[1], r4[2], r4[3]);
-                }
+                cache.store((float *)out + ov.offset + r * ov.row,
+                            [&](int k, int lane, i64 c) { return (float)gradient_at(c, lane_of(cache.v[k], lane)); });
                 continue;
             }
-            for (i64 c = threadIdx.x; c < classes; c += blockDim.x) {
-                double p = exp(load<double>(logits, type, row + c * lv.column) - lse);
-                double q = (c == t ? 1 - smoothing : 0) + smoothing / (double)classes;
-                store<double>(out, type, ov.offset + r * ov.row + c * ov.column, (p - q) * g);
-            }
+            for (i64 c = threadIdx.x; c < classes; c += blockDim.x)
+                store<double>(out, type, ov.offset + r * ov.row + c * ov.column, gradient_at(c, load<double>(logits, type, row + c * lv.column)));
         }
     }
 }

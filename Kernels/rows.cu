@@ -186,15 +186,7 @@ extern "C" __global__ void KILN_ROW_BOUNDS kiln_arg_reduce(KilnIter it, int op, 
 __device__ void softmax_row_cached(const float *x, float *out, i64 n, bool logarithm) {
     RowCache c;
     c.load(x, n);
-    float m = -INFINITY;
-#pragma unroll
-    for (int k = 0; k < KILN_ROW_GROUPS; ++k)
-        if (c.has(k))
-            for (int lane = 0; lane < 4; ++lane) {
-                float v = lane_of(c.v[k], lane);
-                if (!(v <= m)) m = v;
-            }
-    m = block_reduce(m, Extreme{true}, -INFINITY);
+    float m = block_reduce(c.maximum(), Extreme{true}, -INFINITY);
     if (m == -INFINITY) m = 0;
     float total = 0;
 #pragma unroll
