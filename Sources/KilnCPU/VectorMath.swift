@@ -1,3 +1,4 @@
+import CSIMD
 import KilnCore
 
 /// Float32 transcendental functions on 16 lanes at a time, for the CPU's elementwise ops and softmax.
@@ -360,6 +361,8 @@ enum VectorMath {
             s1 += expOfNonPositive(load(a + i + 16) - shift)
             m0 = larger(m0, load(next + i))
             m1 = larger(m1, load(next + i + 16))
+            prefetchAhead(next + i)
+            prefetchAhead(next + i + 16)
             i += 32
         }
         while i < count {
@@ -386,6 +389,10 @@ enum VectorMath {
             r1 = combine(r1, load(a + i + 16), load(b + i + 16))
             r2 = combine(r2, load(a + i + 32), load(b + i + 32))
             r3 = combine(r3, load(a + i + 48), load(b + i + 48))
+            for line in stride(from: 0, to: 64, by: 16) {
+                prefetchAhead(a + i + line)
+                if b != a { prefetchAhead(b + i + line) }
+            }
             i += 64
         }
         while i < count {
@@ -406,6 +413,12 @@ enum VectorMath {
             let r0 = f(load(a + i), load(b + i)), r1 = f(load(a + i + 16), load(b + i + 16))
             store(r0, o + i)
             store(r1, o + i + 16)
+            prefetchAhead(a + i)
+            prefetchAhead(a + i + 16)
+            if b != a {
+                prefetchAhead(b + i)
+                prefetchAhead(b + i + 16)
+            }
             i += 32
         }
         while i < count {
@@ -424,6 +437,12 @@ enum VectorMath {
     private static func map(_ a: UnsafePointer<Float>, into o: UnsafeMutablePointer<Float>, count: Int, _ f: (V) -> V) {
         map(a, a, into: o, count: count) { x, _ in f(x) }
     }
+
+    /// Asks for the cache line 4 KB past `p`: a loop that reads a stream a line at a time calls it per line, so that
+    /// loads stay in flight while it computes (the hardware prefetchers alone left cross-entropy waiting on the
+    /// next row's loads). A hint only: a line past the end of the buffer is not an error.
+    @inline(__always)
+    private static func prefetchAhead(_ p: UnsafePointer<Float>) { kiln_prefetch_for_read(p + 1024) }
 
     /// Sixteen elements from `p`, or the `available` (< 16) there and `padding`.
     @inline(__always)

@@ -11,8 +11,8 @@
 // 128-bit registers). Here they are inlined: one conversion instruction, the lanes added in the same order as
 // `sum()`, and a maximum as a tree over halves (exact in any order).
 //
-// A prefetch hint: the GEMM micro-kernel asks for its tile of C while it multiplies, so that the loads of its
-// final read-modify-write find C in the cache instead of waiting on memory.
+// Prefetch hints: the GEMM micro-kernel asks for its tile of C while it multiplies, and the vector maps and
+// reductions ask for the line 4 KB ahead of the one they read, so that loads stay in flight while they compute.
 //
 // Every function is inlined into its Swift caller; the vector types import as `SIMD8`/`SIMD16` of `Float`/`Double`.
 #ifndef KILN_CSIMD_H
@@ -69,6 +69,12 @@ static inline __attribute__((always_inline)) double kiln_sum_double8(kiln_double
     double s = a[0];
     for (int i = 1; i < 8; i++) s += a[i];
     return s;
+}
+
+/// A hint that the cache line holding `p` will be read soon: fetched towards the first-level cache now
+/// (`prefetcht0`), without faulting or changing anything if it is not.
+static inline __attribute__((always_inline)) void kiln_prefetch_for_read(const void *p) {
+    __builtin_prefetch(p, 0, 3);
 }
 
 /// A hint that the cache line holding `p` will be written soon: fetched towards the first-level cache now
