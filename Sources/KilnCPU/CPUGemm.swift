@@ -10,8 +10,8 @@ enum CPUGemm {
     static let nr = 32
     static let kc = 256
     static let mc = 48
-    /// Columns of a packed panel of B: `kc × nc` floats, 512 KB, stay in a core's second-level cache. At 4096 a
-    /// thread's 2 MB panel spilled it, and 4096³ ran at 256–269 GFLOP/s against 2048³'s 288–298 (now 285–294).
+    /// Columns of a packed panel of B: `kc × nc` float32 values, 512 KB, stay in a core's second-level cache. At
+    /// 4096 a thread's 2 MB panel spilled it, and 4096³ ran at 256–269 GFLOP/s against 2048³'s 288–298 (now 285–294).
     static let nc = 512
     /// The most rows of C for which the right operand is read in place rather than packed.
     static let inPlaceRows = 96
