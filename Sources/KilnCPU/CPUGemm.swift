@@ -385,9 +385,10 @@ enum CPUGemm {
                                         columnStride: Int) {
         // Lines of the tile run along whichever stride is 1 (C's rows, or Cᵀ's columns); each is prefetched at
         // every 64 bytes and at its last element.
+        guard columnStride == 1 || rowStride == 1 else { return }
         let (lines, length, lineStride) = columnStride == 1 ? (rows, columns, rowStride) : (columns, rows, columnStride)
-        let step = 64 / MemoryLayout<F>.stride, unit = columnStride == 1 || rowStride == 1
-        for l in 0..<(unit ? lines : 0) {
+        let step = 64 / MemoryLayout<F>.stride
+        for l in 0..<lines {
             let line = c + l * lineStride
             for e in stride(from: 0, to: length, by: step) { kiln_prefetch_for_write(line + e) }
             kiln_prefetch_for_write(line + length - 1)

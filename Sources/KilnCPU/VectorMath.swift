@@ -41,13 +41,10 @@ enum VectorMath {
         let shifted = multiplyAdd(x, log2e, 12_582_912)
         let n = shifted - 12_582_912
         let r = multiplyAdd(n, -ln2Low, multiplyAdd(n, -ln2High, x))
-        var p = V(repeating: 1.9875691500e-4)
-        p = multiplyAdd(p, r, 1.3981999507e-3)
-        p = multiplyAdd(p, r, 8.3334519073e-3)
-        p = multiplyAdd(p, r, 4.1665795894e-2)
-        p = multiplyAdd(p, r, 1.6666665459e-1)
-        p = multiplyAdd(p, r, 5.0000001201e-1)
-        p = multiplyAdd(p, r * r, r) + 1
+        let q = horner(r, [
+            1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
+        ])
+        let p = multiplyAdd(q, r * r, r) + 1
         return (p, unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000)
     }
 
@@ -68,6 +65,15 @@ enum VectorMath {
     /// `a·b + c` with scalar `b` (see `multiplyAdd(_:_:_:)`).
     @inline(__always)
     private static func multiplyAdd(_ a: V, _ b: Float, _ c: V) -> V { Float.multiplyAdd(a, V(repeating: b), c) }
+
+    /// `c₀·xⁿ⁻¹ + c₁·xⁿ⁻² + … + cₙ₋₁` by Horner's rule (coefficients from the highest degree down), one
+    /// multiply-add a step; always inlined, so the coefficients are constants in the caller's loop.
+    @inline(__always)
+    private static func horner<let n: Int>(_ x: V, _ coefficients: InlineArray<n, Float>) -> V {
+        var result = V(repeating: coefficients[0])
+        for k in 1..<n { result = multiplyAdd(result, x, coefficients[k]) }
+        return result
+    }
 
     /// `2ⁿ` for integers `n` in [-127, 128] (−127 gives 0).
     @inline(__always)
@@ -119,11 +125,7 @@ enum VectorMath {
     static func tanh(_ x: V) -> V {
         let (t, sign) = magnitudeAndSign(x)
         let z = x * x
-        var p = V(repeating: -5.70498872745e-3)
-        p = multiplyAdd(p, z, 2.06390887954e-2)
-        p = multiplyAdd(p, z, -5.37397155531e-2)
-        p = multiplyAdd(p, z, 1.33314422036e-1)
-        p = multiplyAdd(p, z, -3.33332819422e-1)
+        let p = horner(z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1])
         let small = multiplyAdd(p * z, x, x)
         let large = 1 - 2 / (exp(t + t) + 1)
         return select(t .< 0.625, small, select(x .!= x, x, signed(large, sign)))
@@ -138,28 +140,18 @@ enum VectorMath {
     static func erf(_ x: V) -> V {
         let (absolute, sign) = magnitudeAndSign(x)
         let s = x * x
-        var p = V(repeating: -5.6678734222e-04)
-        p = multiplyAdd(p, s, 4.9273898810e-03)
-        p = multiplyAdd(p, s, -2.6720867200e-02)
-        p = multiplyAdd(p, s, 1.1280577882e-01)
-        p = multiplyAdd(p, s, -3.7612390529e-01)
-        p = multiplyAdd(p, s, 1.1283791470e+00)
+        let p = horner(s, [
+            -5.6678734222e-04, 4.9273898810e-03, -2.6720867200e-02, 1.1280577882e-01, -3.7612390529e-01,
+            1.1283791470e+00,
+        ])
         let small = p * x
         let t = select(absolute .< 4, absolute, V(repeating: 4))
         let w = multiplyAdd(t, 2 / 3, -5 / 3)
-        var r = V(repeating: 1.2445649190e-05)
-        r = multiplyAdd(r, w, -3.6654946598e-05)
-        r = multiplyAdd(r, w, 5.9020494518e-05)
-        r = multiplyAdd(r, w, -1.4469410235e-04)
-        r = multiplyAdd(r, w, 4.0998935583e-04)
-        r = multiplyAdd(r, w, -1.0163813131e-03)
-        r = multiplyAdd(r, w, 2.4040043354e-03)
-        r = multiplyAdd(r, w, -5.5676503107e-03)
-        r = multiplyAdd(r, w, 1.2489175424e-02)
-        r = multiplyAdd(r, w, -2.7005670592e-02)
-        r = multiplyAdd(r, w, 5.6110516191e-02)
-        r = multiplyAdd(r, w, -1.1152100563e-01)
-        r = multiplyAdd(r, w, 2.1080636978e-01)
+        let r = horner(w, [
+            1.2445649190e-05, -3.6654946598e-05, 5.9020494518e-05, -1.4469410235e-04, 4.0998935583e-04,
+            -1.0163813131e-03, 2.4040043354e-03, -5.5676503107e-03, 1.2489175424e-02, -2.7005670592e-02,
+            5.6110516191e-02, -1.1152100563e-01, 2.1080636978e-01,
+        ])
         let large = 1 - expOfNonPositive(-(t * t)) * r  // −16 ≤ −t² ≤ 0: no scaling to split
         return select(absolute .< 1, small, select(x .!= x, x, signed(large, sign)))
     }
@@ -194,21 +186,11 @@ enum VectorMath {
         let (t, _) = magnitudeAndSign(x)
         let end: Float = 5.65685424949238019520
         let w = multiplyAdd(select(t .< end, t, V(repeating: end)), 2 / end, -1)
-        var r = V(repeating: 4.5032143590e-04)
-        r = multiplyAdd(r, w, -1.0114201930e-03)
-        r = multiplyAdd(r, w, 3.4731121224e-04)
-        r = multiplyAdd(r, w, -2.0920766264e-04)
-        r = multiplyAdd(r, w, 2.5639789797e-03)
-        r = multiplyAdd(r, w, -5.0532417345e-03)
-        r = multiplyAdd(r, w, 7.1109403126e-03)
-        r = multiplyAdd(r, w, -1.1461994889e-02)
-        r = multiplyAdd(r, w, 1.8943345028e-02)
-        r = multiplyAdd(r, w, -2.9381763164e-02)
-        r = multiplyAdd(r, w, 4.3531016076e-02)
-        r = multiplyAdd(r, w, -6.1835850629e-02)
-        r = multiplyAdd(r, w, 8.3605088452e-02)
-        r = multiplyAdd(r, w, -1.0679663105e-01)
-        r = multiplyAdd(r, w, 1.2769784296e-01)
+        let r = horner(w, [
+            4.5032143590e-04, -1.0114201930e-03, 3.4731121224e-04, -2.0920766264e-04, 2.5639789797e-03,
+            -5.0532417345e-03, 7.1109403126e-03, -1.1461994889e-02, 1.8943345028e-02, -2.9381763164e-02,
+            4.3531016076e-02, -6.1835850629e-02, 8.3605088452e-02, -1.0679663105e-01, 1.2769784296e-01,
+        ])
         let e = expOfNonPositive(x * x * -0.5)
         let q = e * r
         return (select(x .< 0, q, 1 - q), e * 0.39894228040143267794)
