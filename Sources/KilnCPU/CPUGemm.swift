@@ -292,7 +292,18 @@ enum CPUGemm {
             if width < nr { for kk in 0..<kcEff { for c in width..<nr { sliver[kk * nr + c] = 0 } } }
             if b.dtype == F.storageDType && b.columnStride == 1 {
                 let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j
-                for kk in 0..<kcEff { (sliver + kk * nr).update(from: source + kk * b.rowStride, count: width) }
+                if width == nr {
+                    // A full row is two vectors: moved inline, where `update` called `memmove` for every 128 bytes.
+                    typealias V = SIMD16<F>
+                    let half = V.scalarCount * MemoryLayout<F>.stride
+                    for kk in 0..<kcEff {
+                        let from = UnsafeRawPointer(source + kk * b.rowStride), to = UnsafeMutableRawPointer(sliver + kk * nr)
+                        to.storeBytes(of: from.loadUnaligned(as: V.self), as: V.self)
+                        to.storeBytes(of: from.loadUnaligned(fromByteOffset: half, as: V.self), toByteOffset: half, as: V.self)
+                    }
+                } else {
+                    for kk in 0..<kcEff { (sliver + kk * nr).update(from: source + kk * b.rowStride, count: width) }
+                }
             } else if rowMajor {
                 for kk in 0..<kcEff {
                     ElementAccess.load(b.dtype, b.base, start: b.offset + (p0 + kk) * b.rowStride + j * b.columnStride,
