@@ -289,7 +289,15 @@ enum CPUGemm {
         for s in 0..<slivers {
             let sliver = packed + s * nr * kcEff
             let j = j0 + s * nr, width = min(nr, j0 + ncEff - j)
-            if width < nr { for kk in 0..<kcEff { for c in width..<nr { sliver[kk * nr + c] = 0 } } }
+            if width < nr {
+                // A narrow sliver's rows are zeroed whole (two vector stores each), then filled.
+                typealias V = SIMD16<F>
+                for kk in 0..<kcEff {
+                    let row = UnsafeMutableRawPointer(sliver + kk &* nr)
+                    row.storeBytes(of: V(), as: V.self)
+                    row.storeBytes(of: V(), toByteOffset: MemoryLayout<V>.size, as: V.self)
+                }
+            }
             if b.dtype == F.storageDType && b.columnStride == 1 {
                 let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j
                 if width == nr {
@@ -303,6 +311,16 @@ enum CPUGemm {
                     }
                 } else {
                     for kk in 0..<kcEff { (sliver + kk * nr).update(from: source + kk * b.rowStride, count: width) }
+                }
+            } else if b.dtype == F.storageDType && b.rowStride == 1 {
+                // Each column of B is contiguous (a transposed operand: a weight gradient's `dYᵀ`, a layer's `Wᵀ`): a
+                // row of the sliver gathers one element of each, with no staging line; the columns' cache lines stay
+                // in the first-level cache over sixteen rows.
+                let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 + j * b.columnStride
+                let columnStride = b.columnStride
+                for kk in 0..<kcEff {
+                    let row = sliver + kk &* nr, from = source + kk
+                    for c in 0..<width { row[c] = from[c &* columnStride] }
                 }
             } else if rowMajor {
                 for kk in 0..<kcEff {
