@@ -25,7 +25,8 @@ public final class CachingAllocator: @unchecked Sendable {
 
     static let granularity = 512
     static let smallLimit = 1 << 20
-    static let segmentGranularity = 2 << 20
+    /// The size unit of segments (2 MiB): small blocks share one, large ones take a multiple.
+    public static let segmentGranularity = 2 << 20
 
     private let source: SegmentSource
     private let device: String
