@@ -26,6 +26,8 @@ enum CPUPooling {
         let windowSize = F(g.kernelHeight * g.kernelWidth)
         let columns = (0..<g.kernelWidth).map { g.outputColumns(tap: $0) }
         let columnSteps = SIMD8<Int64>(0, 1, 2, 3, 4, 5, 6, 7) &* Int64(g.strideWidth)
+        let halving = g.kernelHeight == 2 && g.kernelWidth == 2 && g.strideHeight == 2 && g.strideWidth == 2
+            && g.paddingHeight == 0 && g.paddingWidth == 0 && g.dilationHeight == 1 && g.dilationWidth == 1
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
         ElementwiseEngine.withOutput(out, as: F.self) { dst in
         ElementwiseEngine.withOptionalOutput(indices, as: Int64.self) { positions in
@@ -34,10 +36,14 @@ enum CPUPooling {
                     for oy in 0..<oh {
                         let top = oy * g.strideHeight - g.paddingHeight
                         let o = (plane * oh + oy) * ow
-                        for first in stride(from: 0, to: ow, by: 8) {
-                            let n = min(8, ow - first)
-                            let windows = eightWindows(src, plane: plane, top: top, first: first, count: n, g,
-                                                       columns: columns, inputCount: inputCount)
+                        for group in stride(from: 0, to: ow, by: 8) {
+                            // A row's last group of fewer than eight moves back to end at the row's end, recomputing
+                            // outputs of the group before, so that all its lanes take part.
+                            let first = min(group, max(ow - 8, 0)), n = min(8, ow - first)
+                            let windows = halving && (plane * g.height + top + 1) * g.width + 2 * first + 16 <= inputCount
+                                ? halvedWindows(src + (plane * g.height + top) * g.width + 2 * first, width: g.width)
+                                : eightWindows(src, plane: plane, top: top, first: first, count: n, g, columns: columns,
+                                               inputCount: inputCount)
                             let results = kind == .max ? windows.best : windows.total / SIMD8(repeating: windowSize)
                             store(results, into: dst + o + first, count: n)
                             if let positions {
@@ -71,6 +77,22 @@ enum CPUPooling {
                 F.fold(v, tap: ky * g.dilationHeight * g.width + kx * g.dilationWidth, lanes: lo..<hi, into: &windows)
             }
         }
+        return windows
+    }
+
+    /// Eight 2×2 windows at stride 2 (no padding or dilation) whose first inputs are at `p`, `p + 2`, …: one
+    /// 16-element load per input row, split into even and odd columns, folded in window order. In a row of fewer
+    /// than eight outputs the loads run on into the next row (the caller keeps them inside the input), and the
+    /// lanes past the row's outputs are not stored.
+    @inline(__always)
+    private static func halvedWindows<F: PoolLanes>(_ p: UnsafePointer<F>, width: Int) -> PoolWindows<F> {
+        var windows = PoolWindows<F>()
+        let upper = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<F>.self)
+        let lower = UnsafeRawPointer(p + width).loadUnaligned(as: SIMD16<F>.self)
+        F.fold(upper.evenHalf, tap: 0, lanes: 0..<8, into: &windows)
+        F.fold(upper.oddHalf, tap: 1, lanes: 0..<8, into: &windows)
+        F.fold(lower.evenHalf, tap: width, lanes: 0..<8, into: &windows)
+        F.fold(lower.oddHalf, tap: width + 1, lanes: 0..<8, into: &windows)
         return windows
     }
 
