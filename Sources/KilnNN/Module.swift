@@ -17,16 +17,20 @@ open class Module {
     /// A module with no parameters of its own.
     public init() {}
 
-    /// The tensors and children of this module, in declaration order, with their dotted names.
-    private func entries() -> [(name: String, value: Any)] {
-        var result: [(String, Any)] = []
+    /// The tensors and children of this module, in declaration order, with their dotted names. Other stored
+    /// properties are skipped by one protocol check (casting each of them to `Module` and `Tensor` tried to bridge it
+    /// to Objective-C, which made a walk of a GPT's 30 modules take 1 ms) and their names are not built.
+    private func entries() -> [(name: String, value: ModuleTreeValue)] {
+        var result: [(String, ModuleTreeValue)] = []
         var mirror: Mirror? = Mirror(reflecting: self)
         var levels: [Mirror] = []
         while let m = mirror { levels.append(m); mirror = m.superclassMirror }
         for m in levels.reversed() {
             for child in m.children {
-                guard let label = child.label, !label.hasPrefix("$") else { continue }
-                result.append((Module.snakeCase(label.hasPrefix("_") ? String(label.dropFirst()) : label), child.value))
+                guard let value = child.value as? ModuleTreeValue, let label = child.label,
+                      label.utf8.first != UInt8(ascii: "$") else { continue }
+                result.append((Module.snakeCase(label.utf8.first == UInt8(ascii: "_") ? String(label.dropFirst()) : label),
+                               value))
             }
         }
         return result
@@ -51,21 +55,18 @@ open class Module {
     /// This module's direct children with their names (array elements named by index).
     open func children() -> [(name: String, module: Module)] {
         entries().flatMap { name, value -> [(String, Module)] in
-            if let module = value as? Module { return [(name, module)] }
-            if let modules = value as? [Module] { return modules.enumerated().map { ("\(name).\($0.offset)", $0.element) } }
-            if let optional = value as? Module?, let module = optional { return [(name, module)] }
-            return []
+            switch value.walkedModules {
+            case .single(let module): [(name, module)]
+            case .array(let modules): modules.enumerated().map { ("\(name).\($0.offset)", $0.element) }
+            case nil: []
+            }
         }
     }
 
     /// This module's own tensors (not its children's) with their names: by default its stored `Tensor`
     /// properties; a module whose tensors live in collections (an RNN's per-layer weights) overrides this.
     open func ownTensors() -> [(name: String, tensor: Tensor)] {
-        entries().compactMap { name, value in
-            if let t = value as? Tensor { return (name, t) }
-            if let optional = value as? Tensor?, let t = optional { return (name, t) }
-            return nil
-        }
+        entries().compactMap { name, value in value.walkedTensor.map { (name, $0) } }
     }
 
     /// Every tensor of the module tree — parameters and buffers — with its dotted name.
@@ -148,4 +149,43 @@ open class Module {
         lines.append("\(parameterCount) parameters")
         return lines.joined(separator: "\n")
     }
+}
+
+/// A stored property's value that the module tree walk looks into: a tensor, a module, an array (of modules), or
+/// an optional of one.
+protocol ModuleTreeValue {
+    /// The tensor it holds, if any.
+    var walkedTensor: Tensor? { get }
+    /// The child modules it holds, if any.
+    var walkedModules: ModuleTreeChildren? { get }
+}
+
+/// The child modules of one stored property: one, or an array's elements (named by index).
+enum ModuleTreeChildren {
+    /// A module on its own, named by its property.
+    case single(Module)
+    /// An array's modules, named by the property and their index.
+    case array([Module])
+}
+
+extension Tensor: ModuleTreeValue {
+    var walkedTensor: Tensor? { self }
+    var walkedModules: ModuleTreeChildren? { nil }
+}
+
+extension Module: ModuleTreeValue {
+    var walkedTensor: Tensor? { nil }
+    var walkedModules: ModuleTreeChildren? { .single(self) }
+}
+
+/// Any array, so that one declared with a protocol's elements (`[any UnaryLayer]`) is walked when its elements are
+/// all modules.
+extension Array: ModuleTreeValue {
+    var walkedTensor: Tensor? { nil }
+    var walkedModules: ModuleTreeChildren? { (self as? [Module]).map { .array($0) } }
+}
+
+extension Optional: ModuleTreeValue where Wrapped: ModuleTreeValue {
+    var walkedTensor: Tensor? { self?.walkedTensor }
+    var walkedModules: ModuleTreeChildren? { self?.walkedModules }
 }
