@@ -32,7 +32,22 @@ final class TinyGPT: Module {
     }
 }
 
+/// Optional children and tensors, set and not, an array declared with a protocol's elements, and plain values that
+/// the module tree walk passes over.
+private final class MixedModule: Module {
+    let head: Linear? = Linear(2, 2, bias: false)
+    let missing: Linear? = nil
+    let scale: Tensor? = Tensor.ones([2])
+    let unused: Tensor? = nil
+    let stages: [any UnaryLayer] = [Linear(2, 3, bias: false), ReLU()]
+    let sizes = [1, 2], label = "x", flags: Set<String> = ["a"], count = 3
+}
+
 @Suite struct ModuleTests {
+    @Test func walkFindsOptionalAndArrayMembersOnly() {
+        #expect(MixedModule().namedParameters().map(\.name) == ["scale", "head.weight", "stages.0.weight"])
+    }
+
     @Test func namesFollowPyTorch() {
         #expect(TinyMLP(3, 4, 2).namedParameters().map(\.name) == ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
         let seq = Sequential([Linear(3, 4), ReLU(), Linear(4, 2, bias: false)])
