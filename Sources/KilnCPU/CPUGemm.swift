@@ -284,28 +284,26 @@ enum CPUGemm {
                                    into packed: UnsafeMutablePointer<F>) {
         let slivers = (ncEff + nr - 1) / nr
         let rowMajor = abs(b.columnStride) <= abs(b.rowStride)
-        let line = UnsafeMutablePointer<F>.allocate(capacity: max(kcEff, nr))
-        defer { line.deallocate() }
+        // A sliver row of `nr` values is two vectors.
+        typealias V = SIMD16<F>
+        let half = V.scalarCount * MemoryLayout<F>.stride
         for s in 0..<slivers {
             let sliver = packed + s * nr * kcEff
             let j = j0 + s * nr, width = min(nr, j0 + ncEff - j)
             if width < nr {
-                // A narrow sliver's rows are zeroed whole (two vector stores each), then filled.
-                typealias V = SIMD16<F>
+                // A narrow sliver's rows are zeroed whole, then filled.
                 for kk in 0..<kcEff {
                     let row = UnsafeMutableRawPointer(sliver + kk &* nr)
                     row.storeBytes(of: V(), as: V.self)
-                    row.storeBytes(of: V(), toByteOffset: MemoryLayout<V>.size, as: V.self)
+                    row.storeBytes(of: V(), toByteOffset: half, as: V.self)
                 }
             }
             if b.dtype == F.storageDType && b.columnStride == 1 {
                 let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j
                 if width == nr {
-                    // A full row is two vectors: moved inline, where `update` called `memmove` for every 128 bytes.
-                    typealias V = SIMD16<F>
-                    let half = V.scalarCount * MemoryLayout<F>.stride
+                    // A full row moves inline, where `update` called `memmove` for every 128 bytes.
                     for kk in 0..<kcEff {
-                        let from = UnsafeRawPointer(source + kk * b.rowStride), to = UnsafeMutableRawPointer(sliver + kk * nr)
+                        let from = UnsafeRawPointer(source + kk &* b.rowStride), to = UnsafeMutableRawPointer(sliver + kk &* nr)
                         to.storeBytes(of: from.loadUnaligned(as: V.self), as: V.self)
                         to.storeBytes(of: from.loadUnaligned(fromByteOffset: half, as: V.self), toByteOffset: half, as: V.self)
                     }
@@ -328,6 +326,9 @@ enum CPUGemm {
                                        stride: b.columnStride, count: width, into: sliver + kk * nr)
                 }
             } else {
+                // Converted column by column through a staging line (only this rare case needs one).
+                let line = UnsafeMutablePointer<F>.allocate(capacity: kcEff)
+                defer { line.deallocate() }
                 for c in 0..<width {
                     ElementAccess.load(b.dtype, b.base, start: b.offset + p0 * b.rowStride + (j + c) * b.columnStride,
                                        stride: b.rowStride, count: kcEff, into: line)
