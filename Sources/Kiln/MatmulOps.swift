@@ -44,9 +44,16 @@ extension Tensor {
             backend.matmul(left, right, out: out.view.with(layout: Layout(contiguous: [1, count * m, n])), alpha: 1, beta: 0)
             return
         }
+        // An operand whose batch axes do not fold into one stride (a head of a permuted `[batch, time, heads, size]`)
+        // is copied. A transposed one (an attention's `kᵀ`) is copied as the matrix it transposes, so that the
+        // copy moves contiguous runs rather than gathering each element, and the backend reads it transposed.
         func folded(_ t: Tensor, _ rows: Int, _ columns: Int) -> BufferView {
             let full = t.layout.broadcast(to: batch + [rows, columns])!
             if let layout = full.reshaped([count, rows, columns]) { return t.view.with(layout: layout) }
+            if t.isTransposedView {
+                let copy = noGrad { t.T.expanded(to: batch + [columns, rows]).contiguous() }
+                return copy.view.with(layout: Layout(shape: [count, rows, columns], strides: [rows * columns, 1, rows], offset: 0))
+            }
             let copy = noGrad { t.expanded(to: batch + [rows, columns]).contiguous() }
             return copy.view.with(layout: Layout(contiguous: [count, rows, columns]))
         }

@@ -72,6 +72,20 @@ import Kiln
         #expect(t.flattened(start: 1).shape == [2, 12])
     }
 
+    /// Copies of permuted views whose innermost runs are whole bytes runs of every length class the copy treats
+    /// differently (under 16 bytes, under 64, vector multiples with and without a tail, over 1 KB), in each dtype
+    /// width, against the reference permutation.
+    @Test(arguments: [(DType.float32, 3), (.float32, 5), (.float32, 16), (.float32, 33), (.float32, 300),
+                      (.float16, 7), (.float16, 40), (.bfloat16, 9), (.int64, 6), (.uint8, 70), (.bool, 13)])
+    func contiguousCopiesOfPermutedRuns(_ dtype: DType, _ run: Int) {
+        let shape = [3, 4, 2, run]
+        let ref = Ref(shape, (0..<shape.reduce(1, *)).map { Double($0 % (dtype == .bool ? 2 : 97)) })
+        let t = Tensor(ref.values, shape: shape).to(dtype)
+        let copy = t.permuted([1, 0, 2, 3]).contiguous()
+        #expect(copy.dtype == dtype && copy.shape == [4, 3, 2, run])
+        #expect(copy.to(.float64).toArray(Double.self) == ref.permuted([1, 0, 2, 3]).values, "\(dtype) runs of \(run)")
+    }
+
     @Test func creationAndConversion() {
         #expect(Tensor.arange(0, 5).toArray(Int64.self) == [0, 1, 2, 3, 4])
         #expect(Tensor.arange(1, 2, step: 0.25, dtype: .float32).toArray(Float.self) == [1, 1.25, 1.5, 1.75])

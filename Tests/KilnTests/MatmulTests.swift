@@ -38,6 +38,35 @@ import Kiln
         #expect(mismatch(result, expected, rtol: 1e-5, atol: 1e-5) == nil, "\(sa) @ \(sb)")
     }
 
+    /// Attention's products over heads of a permuted `[batch, time, 3, heads, size]` projection, whose batch axes do
+    /// not fold into one stride (so the operands are copied, `kᵀ` and, backward, `vᵀ` as transposes): `q·kᵀ` and
+    /// `p·v` forward, and the gradients they send to the projection, against float64 references.
+    @Test func productsOverPermutedHeads() {
+        let (batch, time, heads, size) = (2, 5, 3, 4)
+        let x = Ref.random([batch, time, 3, heads, size], seed: 70), weights = Ref.random([batch, heads, time, size], seed: 71)
+        let parts = Ref(x.shape, x.values).permuted([2, 0, 3, 1, 4])
+        func part(_ i: Int) -> Ref {
+            let n = batch * heads * time * size
+            return Ref([batch, heads, time, size], Array(parts.values[(i * n)..<((i + 1) * n)]))
+        }
+        let (q, k, v) = (part(0), part(1), part(2))
+        let projection = Tensor(x.values, shape: x.shape).requiringGrad()
+        let views = projection.permuted([2, 0, 3, 1, 4]).split(parts: 3, axis: 0).map { $0.squeezed(axis: 0) }
+        let scores = views[0].matmul(views[1].T), mixed = scores.matmul(views[2])
+        let expectedScores = Ref.matmul(q, k.permuted([0, 1, 3, 2]))
+        #expect(mismatch(scores, expectedScores, rtol: 1e-5, atol: 1e-5) == nil)
+        #expect(mismatch(mixed, Ref.matmul(expectedScores, v), rtol: 1e-5, atol: 1e-4) == nil)
+        (mixed * Tensor(weights.values, shape: weights.shape)).sum().backward()
+        // loss = Σ W ⊙ (q·kᵀ)·v: dv = Sᵀ·W, dS = W·vᵀ, dq = dS·k, dk = dSᵀ·q.
+        let transpose = [0, 1, 3, 2]
+        let dScores = Ref.matmul(weights, v.permuted(transpose))
+        let dq = Ref.matmul(dScores, k), dk = Ref.matmul(dScores.permuted(transpose), q)
+        let dv = Ref.matmul(expectedScores.permuted(transpose), weights)
+        // Stacked as the projection's parts and permuted back to its layout.
+        let stacked = Ref([3, batch, heads, time, size], dq.values + dk.values + dv.values).permuted([1, 3, 0, 2, 4])
+        #expect(mismatch(projection.grad!, stacked, rtol: 1e-5, atol: 1e-4) == nil)
+    }
+
     @Test(arguments: [DType.float64, .float16, .bfloat16])
     func otherFloatTypes(_ dtype: DType) {
         let a = rounded(Ref.random([19, 45], seed: 65), to: dtype), b = rounded(Ref.random([45, 23], seed: 66), to: dtype)
