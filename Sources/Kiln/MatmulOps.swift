@@ -23,6 +23,9 @@ extension Tensor {
         let out = Tensor.uninitialized(batch + [m, n], dtype: dtype, device: device)
         Tensor.gemm(a, b, batch: batch, m: m, n: n, k: k, out: out)
         return out.recorded("matmul", [a, b]) { g in
+            // Both products below read `g`: one whose batch axes do not merge (the permuted gradient of attention's
+            // heads) is copied once here rather than by each.
+            let g = g.layout.reshaped([batch.reduce(1, *), m, n]) == nil ? g.contiguous() : g
             // dA = g·Bᵀ, dB = Aᵀ·g, each only when it flows somewhere (a network's input takes none); a 2-D
             // right operand takes the whole batch as rows of one product. A gradient for a transposed view
             // (a Linear layer's Wᵀ) is computed transposed, (Bᵀ)ᵀ-wise, so that it reaches the weight contiguous.

@@ -168,15 +168,14 @@ enum CPUGemm {
     }
 
     /// `C += alpha·left·right` (`C = …` when `overwrite`), split into one region of C per thread: column ranges
-    /// (each thread packs its own part of the right operand), or row ranges when there are too few columns. One
-    /// dispatch per product.
+    /// or row ranges (`splitsColumns`). One dispatch per product.
     private static func blocked<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
                                              left a: Matrix, right b: Matrix, c: Output<F>, bias: Bias<F>?,
                                              overwrite: Bool, threaded: Bool) {
         let packRight = !readsRightInPlace(F.self, b, rows: m)
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
         let parts = threaded ? min(Parallel.threadCount, max(slivers, rowSlivers)) : 1
-        let splitsColumns = slivers >= 2 * parts || slivers >= rowSlivers
+        let splitsColumns = splitsColumns(m: m, n: n, k: k, parts: parts, packRight: packRight)
         Parallel.forEach(parts, grain: 1) { range in
             for part in range {
                 let units = splitsColumns ? slivers : rowSlivers, unit = splitsColumns ? nr : mr
@@ -190,6 +189,22 @@ enum CPUGemm {
                        bias: bias?.shifted(rows: i0, columns: j0), overwrite: overwrite)
             }
         }
+    }
+
+    /// Whether `parts` threads take column ranges of C rather than row ranges. With columns, every thread reads
+    /// all of the left operand (once per `nc`-column panel of its range) and packs its share of the right; with
+    /// rows, it reads its share of the left and packs all of the right. When both split evenly (two units a
+    /// thread or more) the one that moves fewer elements is taken, a packed element counting twice (written,
+    /// then read): a tall product such as a layer's `x·Wᵀ` over 2048 rows into 128 features splits rows, where
+    /// columns made each thread read all of `x` (GPT step 81–84 → 77.5–78 ms, LSTM 6.2–6.3 → 5.8–6.0 ms). Otherwise the
+    /// operand with more units of work is split.
+    static func splitsColumns(m: Int, n: Int, k: Int, parts: Int, packRight: Bool) -> Bool {
+        let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
+        guard slivers >= 2 * parts && rowSlivers >= 2 * parts else { return slivers >= 2 * parts || slivers >= rowSlivers }
+        let panels = { (columns: Int) in (columns + nc - 1) / nc }, packing = packRight ? 2 : 1
+        let byColumns = m * k * panels(n / parts) + packing * k * n / parts
+        let byRows = m / parts * k * panels(n) + packing * k * n
+        return byColumns <= byRows
     }
 
     /// `C += alpha·left·right` on one thread over `kc × nc` panels: the left operand's slivers read in place or
