@@ -102,17 +102,44 @@ extension Tensor {
     /// Log-softmax along `axis`.
     public func logSoftmax(axis: Int = -1) -> Tensor { softmaxOp(axis, log: true) }
 
+    /// Softmax over the last axis of attention scores `[…, queries, keys]` in which query `i` attends to keys
+    /// `0...i` only, the later keys getting weight 0 (PyTorch's `is_causal`, aligned at the first key). A backend
+    /// with a fused kernel (the CPU's) neither masks nor exponentiates the hidden keys; on another the scores are
+    /// masked with `causalMask` and passed to `softmax`.
+    public func causalSoftmax() -> Tensor {
+        require(rank >= 2, "causalSoftmax: needs [..., queries, keys] scores, got shape \(shape)")
+        OpCheck.floatingPoint("causalSoftmax", self)
+        OpCheck.supported(.softmax, dtype, on: device)
+        let out = Tensor.uninitialized(shape, dtype: dtype, device: device)
+        guard device.backend.causalSoftmax(view, out: out.view) else {
+            return (self + Tensor.causalMask(queries: shape[rank - 2], keys: shape[rank - 1], dtype: dtype, device: device))
+                .softmax(axis: -1)
+        }
+        return out.recordedSoftmax("causalSoftmax", of: self, axis: rank - 1, log: false)
+    }
+
+    /// `[queries, keys]`: 0 where key `j ≤` query `i`, −∞ after (the mask `causalSoftmax` applies).
+    public static func causalMask(queries: Int, keys: Int, dtype: DType = .float32, device: Device = .default) -> Tensor {
+        let values = (0..<(queries * keys)).map { $0 % keys > $0 / keys ? -Double.infinity : 0 }
+        return Tensor(values, shape: [queries, keys], device: device).to(dtype)
+    }
+
     private func softmaxOp(_ axis: Int, log: Bool) -> Tensor {
         let a = Shape.normalize(axis: axis, rank: rank, op: log ? "logSoftmax" : "softmax")
         OpCheck.floatingPoint(log ? "logSoftmax" : "softmax", self)
         OpCheck.supported(log ? .logSoftmax : .softmax, dtype, on: device)
         let out = Tensor.uninitialized(shape, dtype: dtype, device: device)
         device.backend.softmax(view, axis: a, log: log, out: out.view)
-        let y = out.detached()
-        return out.recorded(log ? "logSoftmax" : "softmax", [self]) { g in
+        return out.recordedSoftmax(log ? "logSoftmax" : "softmax", of: self, axis: a, log: log)
+    }
+
+    /// This softmax (or log-softmax) output of `input` along `axis`, recorded with its backward.
+    private func recordedSoftmax(_ op: String, of input: Tensor, axis: Int, log: Bool) -> Tensor {
+        let y = detached()
+        return recorded(op, [input]) { g in
             OpCheck.supported(.softmaxBackward, g.dtype, on: g.device)
             let dx = Tensor.uninitialized(g.shape, dtype: g.dtype, device: g.device)
-            g.device.backend.softmaxBackward(output: y.view, gradient: g.view, axis: a, log: log, out: dx.view)
+            g.device.backend.softmaxBackward(output: y.view, gradient: g.view, axis: axis, log: log, out: dx.view)
             return [dx]
         }
     }

@@ -87,6 +87,11 @@ public final class CPUBackend: Backend {
     public func softmax(_ x: BufferView, axis: Int, log: Bool, out: BufferView) {
         CPUSoftmax.softmax(x, axis: axis, log: log, out: out)
     }
+    /// The CPU implementation of `Backend.causalSoftmax`: each row's masked tail is skipped, not exponentiated.
+    public func causalSoftmax(_ x: BufferView, out: BufferView) -> Bool {
+        CPUSoftmax.causal(x, out: out)
+        return true
+    }
     /// The CPU implementation of `Backend.softmaxBackward`.
     public func softmaxBackward(output y: BufferView, gradient: BufferView, axis: Int, log: Bool, out: BufferView) {
         CPUSoftmax.backward(output: y, gradient: gradient, axis: axis, log: log, out: out)

@@ -79,6 +79,7 @@ public struct Checker: Sendable {
         case "concat", "stack", "split": [.copy]
         case "conv2d": [.im2col, .matmul, .binary(.add)]
         case "linear": [.matmul, .binary(.add)]
+        case "causalSoftmax": [.softmax, .binary(.add)]
         case "lstmLayer": [.copy, .binary(.add), .matmul, .lstmCell]
         case "embedding": [.indexSelect]
         case "clamp": [.binary(.maximum), .binary(.minimum)]
@@ -89,7 +90,7 @@ public struct Checker: Sendable {
         guard gradients else { return forward }
         if let op = UnaryOp(rawValue: name), UnaryOp.fusedBackward.contains(op) { return forward + [.unaryBackward(op)] }
         let backward: [Op] = switch name {
-        case "softmax", "logSoftmax": [.softmaxBackward]
+        case "softmax", "logSoftmax", "causalSoftmax": [.softmaxBackward]
         case "layerNorm": [.layerNormBackward]
         case "lstmCell": [.lstmCellBackward]
         case "lstmLayer": [.lstmCellBackward, .reduce(.sum)]

@@ -44,6 +44,14 @@ extension Registry {
                 [log ? x[0].logSoftmax(axis: axis) : x[0].softmax(axis: axis)]
             })
         } } }
+        // Causal attention weights: square, more keys than queries, more queries than keys (the later rows see every
+        // key), rows longer than a vector, and batch axes.
+        for dtype in floatTypes { for shape in [[5, 5], [4, 9], [9, 4], [3, 40, 40], [2, 3, 7, 7]] {
+            cases.append(CheckCase(op: "causalSoftmax", dtype: dtype, operands: [Operand(shape, dtype, layout: .transposed, values: .uniform(-4, 4))],
+                                   family: .accumulated, differentiable: true, seed: seed("causalSoftmax", cases.count)) { x in
+                [x[0].causalSoftmax()]
+            })
+        } }
         return cases
     }
 

@@ -146,6 +146,11 @@ public protocol Backend: AnyObject, Sendable {
     func softmax(_ x: BufferView, axis: Int, log: Bool, out: BufferView)
     /// The gradient of softmax (or log-softmax) given its output `y` and the output's gradient.
     func softmaxBackward(output y: BufferView, gradient: BufferView, axis: Int, log: Bool, out: BufferView)
+    /// Softmax along the last axis of `[…, queries, keys]` scores in which query `i` sees keys `0...i` only, the
+    /// later ones getting 0 (causal attention, as if masked with −∞); its gradient is `softmaxBackward`'s. Returns
+    /// false, writing nothing, where the backend has no fused kernel: the caller then masks and calls `softmax`
+    /// (the default).
+    func causalSoftmax(_ x: BufferView, out: BufferView) -> Bool
 
     // MARK: Linear algebra
 

@@ -30,19 +30,13 @@ public final class MultiHeadAttention: Module {
         // Scaling the queries rather than the scores touches a quarter of the elements at context 4·headSize, and
         // leaves the scaled queries contiguous for the product.
         var scores = (q * (1 / Double(headSize).squareRoot())).matmul(k.T)
-        if causal { scores = scores + Self.causalMask(time, dtype: scores.dtype, device: x.device) }
         if let padding {
             require(padding.shape == [batch, time], "MultiHeadAttention: padding mask must be [\(batch), \(time)], got \(padding.shape)")
             scores = which(padding.reshaped([batch, 1, 1, time]), scores, Tensor.full([], value: -.infinity, dtype: scores.dtype, device: x.device))
         }
-        let y = scores.softmax(axis: -1).matmul(v).permuted([0, 2, 1, 3]).reshaped([batch, time, dimensions])
+        let weights = causal ? scores.causalSoftmax() : scores.softmax(axis: -1)
+        let y = weights.matmul(v).permuted([0, 2, 1, 3]).reshaped([batch, time, dimensions])
         return proj(y)
-    }
-
-    /// `[time, time]` with 0 on and below the diagonal and −∞ above it.
-    static func causalMask(_ time: Int, dtype: DType, device: Device) -> Tensor {
-        let values = (0..<(time * time)).map { $0 % time > $0 / time ? -Double.infinity : 0 }
-        return Tensor(values, shape: [time, time], device: device).to(dtype)
     }
 }
 

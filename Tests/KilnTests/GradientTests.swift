@@ -52,6 +52,7 @@ let gradCases: [GradCase] = [
     GradCase(name: "softmax", shapes: [[3, 5]]) { $0[0].softmax(axis: 1) },
     GradCase(name: "softmax axis 0", shapes: [[3, 5]]) { $0[0].softmax(axis: 0) },
     GradCase(name: "logSoftmax", shapes: [[2, 3, 4]]) { $0[0].logSoftmax(axis: -1) },
+    GradCase(name: "causalSoftmax", shapes: [[2, 4, 5]]) { $0[0].causalSoftmax() },
     GradCase(name: "matmul", shapes: [[3, 4], [4, 5]]) { $0[0].matmul($0[1]) },
     GradCase(name: "matmul batched", shapes: [[2, 3, 4], [2, 4, 2]]) { $0[0].matmul($0[1]) },
     GradCase(name: "matmul broadcast", shapes: [[2, 1, 3, 4], [3, 4, 2]]) { $0[0].matmul($0[1]) },

@@ -9,6 +9,26 @@ func variance(_ v: [Double], ddof: Int) -> Double {
 }
 
 @Suite struct ReductionTests {
+    /// Causal attention weights against float64 rows: query `i` of each `[queries, keys]` matrix is the softmax of
+    /// its first `i + 1` scores followed by zeros; in every storage, more keys than queries and the reverse, and
+    /// rows longer than a vector. The masked path other backends take (`causalMask`, then `softmax`) gives the same.
+    @Test(arguments: [[5, 5], [4, 9], [9, 4], [2, 3, 37, 37]], Storage.allCases)
+    func causalSoftmaxSeesOnlyEarlierKeys(_ shape: [Int], _ storage: Storage) {
+        let x = Ref.random(shape, seed: 81, low: -6, high: 6)
+        let (queries, keys) = (shape[shape.count - 2], shape[shape.count - 1])
+        var expected = x.values
+        for row in 0..<(x.count / keys) {
+            let seen = min(row % queries + 1, keys), base = row * keys
+            let top = x.values[base..<(base + seen)].max()!
+            let total = x.values[base..<(base + seen)].map { Foundation.exp($0 - top) }.reduce(0, +)
+            for j in 0..<keys { expected[base + j] = j < seen ? Foundation.exp(x.values[base + j] - top) / total : 0 }
+        }
+        let t = storage.tensor(x)
+        #expect(mismatch(t.causalSoftmax(), Ref(shape, expected), rtol: 1e-5, atol: 1e-7) == nil, "\(shape) \(storage)")
+        let masked = (t + Tensor.causalMask(queries: queries, keys: keys)).softmax(axis: -1)
+        #expect(mismatch(masked, Ref(shape, expected), rtol: 1e-5, atol: 1e-7) == nil, "\(shape) masked")
+    }
+
     /// (shape, axes): inner, outer, middle, several and all axes; unit, odd and one long axis.
     static let cases: [([Int], [Int])] = [
         ([7], [0]), ([5, 1], [1]), ([13, 17], [1]), ([13, 17], [0]), ([2, 3, 5], [0, 2]), ([2, 3, 5], [1]),
