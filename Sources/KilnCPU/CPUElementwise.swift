@@ -186,11 +186,13 @@ enum CPUElementwise {
         }
     }
 
-    /// Copies `source` into `out` (same dtype) run by run as bytes when both store their innermost axis
-    /// contiguously, as a permuted tensor's heads (`[batch, heads, time, size]` from `[batch, time, heads, size]`)
-    /// do: runs of a few hundred bytes move as inline 64-byte vectors instead of one `memmove` call each.
-    /// Returns false, copying nothing, for any other layout.
+    /// Copies `source` into `out` (same dtype, separate buffers) run by run as bytes when both store their innermost
+    /// axis contiguously, as a permuted tensor's heads (`[batch, heads, time, size]` from `[batch, time, heads,
+    /// size]`) do: runs of a few hundred bytes move as inline 64-byte vectors instead of one `memmove` call each.
+    /// Returns false, copying nothing, for any other layout, and for a copy within one buffer (a shifted
+    /// self-assignment, whose runs may overlap: the elementwise path moves them with `memmove`).
     private static func copyRuns(_ source: BufferView, to out: BufferView) -> Bool {
+        guard source.buffer !== out.buffer else { return false }
         let walker = StridedWalker([out.layout, source.layout])
         guard walker.innerStrides[0] == 1 && walker.innerStrides[1] == 1 || walker.count == 1 else { return false }
         let size = out.dtype.byteSize

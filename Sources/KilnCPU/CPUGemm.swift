@@ -196,8 +196,8 @@ enum CPUGemm {
     /// rows, it reads its share of the left and packs all of the right. When both split evenly (two units a
     /// thread or more) the one that moves fewer elements is taken, a packed element counting twice (written,
     /// then read): a tall product such as a layer's `x·Wᵀ` over 2048 rows into 128 features splits rows, where
-    /// columns made each thread read all of `x` (GPT step 81–84 → 77.5–78 ms, LSTM 6.2–6.3 → 5.8–6.0 ms). Otherwise the
-    /// operand with more units of work is split.
+    /// columns made each thread read all of `x` (GPT step 81–84 → 77.5–78 ms, LSTM 6.2–6.3 → 5.8–6.0 ms).
+    /// Otherwise the operand with more units of work is split.
     static func splitsColumns(m: Int, n: Int, k: Int, parts: Int, packRight: Bool) -> Bool {
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
         guard slivers >= 2 * parts && rowSlivers >= 2 * parts else { return slivers >= 2 * parts || slivers >= rowSlivers }

@@ -86,6 +86,14 @@ import Kiln
         #expect(copy.to(.float64).toArray(Double.self) == ref.permuted([1, 0, 2, 3]).values, "\(dtype) runs of \(run)")
     }
 
+    /// A row shifted onto itself (source and destination overlap in one buffer) reads every element before it is
+    /// overwritten.
+    @Test func shiftedSelfAssignment() {
+        let x = Tensor((0..<100).map(Float.init), shape: [1, 100])
+        x.sliced(axis: 1, start: 1).assign(x.sliced(axis: 1, start: 0, end: 99))
+        #expect(x.toArray(Float.self) == [0] + (0..<99).map(Float.init))
+    }
+
     @Test func creationAndConversion() {
         #expect(Tensor.arange(0, 5).toArray(Int64.self) == [0, 1, 2, 3, 4])
         #expect(Tensor.arange(1, 2, step: 0.25, dtype: .float32).toArray(Float.self) == [1, 1.25, 1.5, 1.75])
