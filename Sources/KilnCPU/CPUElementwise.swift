@@ -199,34 +199,10 @@ enum CPUElementwise {
         let from = UnsafeRawPointer(source.base), to = out.base
         Parallel.forEach(walker.count, grain: ElementwiseEngine.grain) { range in
             walker.forEachRun(in: range) { offsets, length in
-                copyBytes(from: from + offsets[1] &* size, to: to + offsets[0] &* size, count: length &* size)
+                ElementAccess.copyBytes(from: from + offsets[1] &* size, to: to + offsets[0] &* size, count: length &* size)
             }
         }
         return true
-    }
-
-    /// Copies `count` bytes between disjoint ranges; runs up to 1 KB move inline as vectors, the last one
-    /// overlapping the one before it, instead of through a `memmove` call.
-    @inline(__always)
-    private static func copyBytes(from: UnsafeRawPointer, to: UnsafeMutableRawPointer, count: Int) {
-        @inline(__always) func move<V: SIMD>(_ type: V.Type, at offset: Int) {
-            to.storeBytes(of: from.loadUnaligned(fromByteOffset: offset, as: V.self), toByteOffset: offset, as: V.self)
-        }
-        typealias Line = SIMD16<UInt32>
-        typealias Quarter = SIMD4<UInt32>
-        if count > 1024 {
-            to.copyMemory(from: from, byteCount: count)
-        } else if count >= 64 {
-            var i = 0
-            while i &+ 64 < count { move(Line.self, at: i); i &+= 64 }
-            move(Line.self, at: count &- 64)
-        } else if count >= 16 {
-            var i = 0
-            while i &+ 16 < count { move(Quarter.self, at: i); i &+= 16 }
-            move(Quarter.self, at: count &- 16)
-        } else {
-            for i in 0..<count { to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
-        }
     }
 
     static func fill(_ out: BufferView, value: Double) {

@@ -299,7 +299,7 @@ enum CPUGemm {
                                    into packed: UnsafeMutablePointer<F>) {
         let slivers = (ncEff + nr - 1) / nr
         let rowMajor = abs(b.columnStride) <= abs(b.rowStride)
-        // A sliver row of `nr` values is two vectors.
+        // A sliver row of `nr` values is two vectors (zeroed as such in a narrow sliver).
         typealias V = SIMD16<F>
         let half = V.scalarCount * MemoryLayout<F>.stride
         for s in 0..<slivers {
@@ -315,15 +315,11 @@ enum CPUGemm {
             }
             if b.dtype == F.storageDType && b.columnStride == 1 {
                 let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j
-                if width == nr {
-                    // A full row moves inline, where `update` called `memmove` for every 128 bytes.
-                    for kk in 0..<kcEff {
-                        let from = UnsafeRawPointer(source + kk &* b.rowStride), to = UnsafeMutableRawPointer(sliver + kk &* nr)
-                        to.storeBytes(of: from.loadUnaligned(as: V.self), as: V.self)
-                        to.storeBytes(of: from.loadUnaligned(fromByteOffset: half, as: V.self), toByteOffset: half, as: V.self)
-                    }
-                } else {
-                    for kk in 0..<kcEff { (sliver + kk * nr).update(from: source + kk * b.rowStride, count: width) }
+                // Rows move inline, where `update` called `memmove` for every row of at most 128 bytes.
+                let bytes = width * MemoryLayout<F>.stride
+                for kk in 0..<kcEff {
+                    ElementAccess.copyBytes(from: UnsafeRawPointer(source + kk &* b.rowStride),
+                                            to: UnsafeMutableRawPointer(sliver + kk &* nr), count: bytes)
                 }
             } else if b.dtype == F.storageDType && b.rowStride == 1 {
                 // Each column of B is contiguous (a transposed operand: a weight gradient's `dYᵀ`, a layer's `Wᵀ`): a
