@@ -110,12 +110,17 @@ extension Tensor {
         require(rank >= 2, "causalSoftmax: needs [..., queries, keys] scores, got shape \(shape)")
         OpCheck.floatingPoint("causalSoftmax", self)
         OpCheck.supported(.softmax, dtype, on: device)
-        let out = Tensor.uninitialized(shape, dtype: dtype, device: device)
-        guard device.backend.causalSoftmax(view, out: out.view) else {
+        // The output offered to the backend is released before the masked path runs where it goes unused, so that
+        // path holds no extra scores-sized buffer.
+        let fused: Tensor? = {
+            let out = Tensor.uninitialized(shape, dtype: dtype, device: device)
+            return device.backend.causalSoftmax(view, out: out.view) ? out : nil
+        }()
+        guard let fused else {
             return (self + Tensor.causalMask(queries: shape[rank - 2], keys: shape[rank - 1], dtype: dtype, device: device))
                 .softmax(axis: -1)
         }
-        return out.recordedSoftmax("causalSoftmax", of: self, axis: rank - 1, log: false)
+        return fused.recordedSoftmax("causalSoftmax", of: self, axis: rank - 1, log: false)
     }
 
     /// `[queries, keys]`: 0 where key `j ≤` query `i`, −∞ after (the mask `causalSoftmax` applies).
