@@ -4,8 +4,10 @@ import KilnCore
 /// Float32 transcendental functions on 16 lanes at a time, for the CPU's elementwise ops and softmax.
 ///
 /// `exp`: Cody–Waite reduction `x = n·ln2 + r` (|r| ≤ ln2/2, ln2 split in two so `n·ln2`
-/// is exact), a degree-7 minimax polynomial for `eʳ` (Cephes' `expf` coefficients, about 1 ulp), then `2ⁿ` built
-/// in the exponent bits in two halves so results down to the subnormals and up to overflow come out right.
+/// is exact), a degree-6 polynomial for `eʳ` by Horner's rule (fitted by least squares weighted to relative error:
+/// within 1.04 ulp over [−87, 0] evaluated in float32, where Cephes' degree-7 `expf` form gets 1.00 with two
+/// operations more), then `2ⁿ` built in the exponent bits in two halves so results down to the subnormals and up
+/// to overflow come out right.
 /// NaN propagates; +∞ gives +∞ and −∞ gives 0. The scalar `expf` of libm is 3–4× slower per element.
 /// `tanh`, `erf`, the GELUs, sigmoid and SiLU build on it (see each function for its accuracy).
 enum VectorMath {
@@ -41,10 +43,9 @@ enum VectorMath {
         let shifted = multiplyAdd(x, log2e, 12_582_912)
         let n = shifted - 12_582_912
         let r = multiplyAdd(n, -ln2Low, multiplyAdd(n, -ln2High, x))
-        let q = horner(r, [
-            1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
+        let p = horner(r, [
+            1.3858659658e-3, 8.3755925298e-3, 4.1667766869e-2, 1.6666410863e-1, 4.9999994040e-1, 1, 1,
         ])
-        let p = multiplyAdd(q, r * r, r) + 1
         return (p, unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000)
     }
 
