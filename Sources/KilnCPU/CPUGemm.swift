@@ -3,8 +3,9 @@ import KilnCore
 
 /// Matrix multiplication on the CPU: a cache-blocked GEMM in the BLIS style. Panels of B (`kc × nc`) are packed
 /// into contiguous slivers — which also converts dtypes and absorbs any strides, so transposed operands cost
-/// nothing extra — unless B is read in place; A is read in place with any strides, or packed by rows when its dtype
-/// needs converting; a register-tiled 12×32 micro-kernel runs over them.
+/// nothing extra — unless B is read in place; A is packed into `mr`-row micro-panels where a thread's columns reuse
+/// it enough (or its dtype needs converting), and read in place with any strides otherwise; a register-tiled 12×32
+/// micro-kernel runs over them.
 enum CPUGemm {
     static let mr = 12
     static let nr = 32
@@ -15,6 +16,14 @@ enum CPUGemm {
     static let nc = 512
     /// The most rows of C for which the right operand is read in place rather than packed.
     static let inPlaceRows = 96
+    /// The fewest columns of C in a thread's region for which the left operand is packed into micro-panels: the
+    /// kernel then reads it as one stream (single-threaded 2048³ 144.5 → 153–154 GFLOP/s, median of eight runs),
+    /// but the packing, a transposition, has to be repaid by the columns that reuse it (two threads each packing
+    /// all of 1024³'s left operand for 512 columns ran 3% slower).
+    static let packedLeftColumns = 1024
+    /// Rows of the left operand packed at a time: 2 MB of float32 micro-panels at `kc`, reused over all of a thread's
+    /// columns before the next rows are packed.
+    static let packedLeftRows = 2048
 
     /// A strided matrix inside a buffer.
     struct Matrix {
@@ -80,11 +89,11 @@ enum CPUGemm {
 
     /// `C = alpha·A·B + beta·C` for one contiguous row-major `m × n` C.
     ///
-    /// The micro-kernel reads its left operand in place with any strides when it is stored as `F`, and its right
-    /// operand in place when that has unit column stride; otherwise the operand is packed (converted, and made
-    /// unit-stride). Computing `Cᵀ = Bᵀ·Aᵀ` moves that need from B to A, so the orientation that packs (and, for
-    /// `Cᵀ`, scatters) fewer elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the
-    /// weight on every call.
+    /// The micro-kernel can read its left operand in place with any strides when it is stored as `F` (it packs it
+    /// anyway where a region is wide enough to repay that, `packsLeft`), and its right operand in place when that
+    /// has unit column stride; otherwise the operand must be packed (converted, and made unit-stride). Computing
+    /// `Cᵀ = Bᵀ·Aᵀ` moves that need from B to A, so the orientation that must pack (and, for `Cᵀ`, scatter) fewer
+    /// elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the weight on every call.
     /// A `bias` (`n` elements) is added to every row as the first depth block's tiles are stored.
     static func gemm<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
                                   beta: F, c: UnsafeMutablePointer<F>, bias: UnsafePointer<F>? = nil, threaded: Bool) {
@@ -161,7 +170,7 @@ enum CPUGemm {
         right.dtype == F.storageDType && right.columnStride == 1 && rows <= inPlaceRows
     }
 
-    /// The elements packed to compute `left·right` with `left` as the micro-kernel's left operand.
+    /// The elements that must be packed to compute `left·right` with `left` as the micro-kernel's left operand.
     private static func packedElements<F: CPUFloat>(_ type: F.Type, left: Matrix, rows: Int, right: Matrix,
                                                     columns: Int, k: Int) -> Int {
         (left.dtype == F.storageDType ? 0 : rows * k) + (readsRightInPlace(F.self, right, rows: rows) ? 0 : k * columns)
@@ -175,7 +184,8 @@ enum CPUGemm {
         let packRight = !readsRightInPlace(F.self, b, rows: m)
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
         let parts = threaded ? min(Parallel.threadCount, max(slivers, rowSlivers)) : 1
-        let splitsColumns = splitsColumns(m: m, n: n, k: k, parts: parts, packRight: packRight)
+        let splitsColumns = splitsColumns(m: m, n: n, k: k, parts: parts, packRight: packRight,
+                                          packsLeft: { packsLeft(F.self, a, columns: $0) })
         Parallel.forEach(parts, grain: 1) { range in
             for part in range {
                 let units = splitsColumns ? slivers : rowSlivers, unit = splitsColumns ? nr : mr
@@ -192,29 +202,35 @@ enum CPUGemm {
     }
 
     /// Whether `parts` threads take column ranges of C rather than row ranges. With columns, every thread reads
-    /// all of the left operand (once per `nc`-column panel of its range) and packs its share of the right; with
-    /// rows, it reads its share of the left and packs all of the right. When both split evenly (two units a
-    /// thread or more) the one that moves fewer elements is taken, a packed element counting twice (written,
-    /// then read): a tall product such as a layer's `x·Wᵀ` over 2048 rows into 128 features splits rows, where
-    /// columns made each thread read all of `x` (GPT step 81–84 → 77.5–78 ms, LSTM 6.2–6.3 → 5.8–6.0 ms).
-    /// Otherwise the operand with more units of work is split.
-    static func splitsColumns(m: Int, n: Int, k: Int, parts: Int, packRight: Bool) -> Bool {
+    /// all of the left operand and packs its share of the right; with rows, it reads its share of the left and packs
+    /// all of the right. When both split evenly (two units a thread or more) the one that moves fewer elements is
+    /// taken, a packed element of the right operand counting twice (written, then read), a left operand read in
+    /// place once per `nc`-column panel, and one packed into micro-panels (`packsLeft(columns)` of a region) three
+    /// times, as a transposition. So a tall product such as a layer's `x·Wᵀ` over 2048 rows into 128 features
+    /// splits rows, where columns made each thread read all of `x` (GPT step 81–84 → 77.5–78 ms, LSTM 6.2–6.3 →
+    /// 5.8–6.0 ms), and so do squares of 2048 and more, where columns made each thread pack all of the left
+    /// operand (4096³ 297 → 306 GFLOP/s, medians of six runs). Otherwise the operand with more units of work is
+    /// split.
+    static func splitsColumns(m: Int, n: Int, k: Int, parts: Int, packRight: Bool, packsLeft: (Int) -> Bool) -> Bool {
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
         guard slivers >= 2 * parts && rowSlivers >= 2 * parts else { return slivers >= 2 * parts || slivers >= rowSlivers }
-        let panels = { (columns: Int) in (columns + nc - 1) / nc }, packing = packRight ? 2 : 1
-        let byColumns = m * k * panels(n / parts) + packing * k * n / parts
-        let byRows = m / parts * k * panels(n) + packing * k * n
-        return byColumns <= byRows
+        func moved(rows: Int, columns: Int) -> Int {
+            let packed = packsLeft(columns)
+            let left = packed ? 3 * rows * k : rows * k * ((columns + nc - 1) / nc)
+            let rightPasses = packed ? (rows + packedLeftRows - 1) / packedLeftRows : 1
+            return left + (packRight ? 2 : 1) * k * columns * rightPasses
+        }
+        return moved(rows: m, columns: n / parts) <= moved(rows: m / parts, columns: n)
     }
 
-    /// `C += alpha·left·right` on one thread over `kc × nc` panels: the left operand's slivers read in place or
-    /// packed per `mc × kc` block, the right operand's `nr`-column slivers read in place or packed per panel.
-    /// With `overwrite`, the first depth block stores over C, so C's previous contents do not matter; `bias` is
-    /// added as that block is stored.
+    /// `C += alpha·left·right` on one thread over `kc × nc` panels: the right operand's `nr`-column slivers read in
+    /// place or packed per panel; the left operand packed into micro-panels once per depth block and
+    /// `packedLeftRows` rows when its dtype needs converting or the region has `packedLeftColumns` columns or more,
+    /// and read in place otherwise. With `overwrite`, the first depth block stores over C, so C's previous contents
+    /// do not matter; `bias` is added as that block is stored.
     private static func region<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
                                             left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>,
                                             bias: Bias<F>?, overwrite: Bool) {
-        let packLeft = a.dtype != F.storageDType
         // Read in place, the right operand's last sliver is still packed when it is narrower than nr, so that
         // no vector load runs past the matrix.
         let packedB = UnsafeMutablePointer<F>.allocate(capacity: kc * (packRight ? min(nc, roundUp(n, nr)) : nr))
@@ -222,74 +238,115 @@ enum CPUGemm {
         // A right operand read in place has few rows of C (`readsRightInPlace`): one block of all of them reads each
         // of its slivers from memory once.
         let blockRows = packRight ? mc : m
-        let packedA = packLeft ? UnsafeMutablePointer<F>.allocate(capacity: blockRows * kc) : nil
+        let packLeft = packsLeft(F.self, a, columns: n)
+        let chunkRows = packLeft ? min(m, roundUp(packedLeftRows, blockRows)) : m
+        let packedA = packLeft ? UnsafeMutablePointer<F>.allocate(capacity: roundUp(chunkRows, mr) * kc) : nil
         defer { packedA?.deallocate() }
         let leftElements = a.base.assumingMemoryBound(to: F.self) + a.offset
         let rightElements = b.base.assumingMemoryBound(to: F.self) + b.offset
-        var jc = 0
-        while jc < n {
-            let ncEff = min(nc, n - jc)
-            let slivers = (ncEff + nr - 1) / nr
-            var pc = 0
-            while pc < k {
-                let kcEff = min(kc, k - pc)
-                if packRight {
-                    packB(b, rows: pc, kcEff, columns: jc, ncEff, into: packedB)
-                } else if ncEff % nr != 0 {
-                    packB(b, rows: pc, kcEff, columns: jc + (slivers - 1) * nr, ncEff % nr, into: packedB)
-                }
-                var i0 = 0
-                while i0 < m {
-                    let mcEff = min(blockRows, m - i0)
-                    if let packedA { packA(a, rows: i0, mcEff, columns: pc, kcEff, into: packedA) }
-                    for s in 0..<slivers {
-                        let j = s * nr, nEff = min(nr, ncEff - j)
-                        let (right, rightStride) = packRight ? (UnsafePointer(packedB + s * nr * kcEff), nr)
-                            : nEff < nr ? (UnsafePointer(packedB), nr)
-                            : (UnsafePointer(rightElements + pc * b.rowStride + jc + j), b.rowStride)
-                        var i = 0
-                        while i < mcEff {
-                            let (left, leftRowStride, leftDepthStride) = packedA.map { (UnsafePointer($0 + i * kcEff), kcEff, 1) }
-                                ?? (UnsafePointer(leftElements + (i0 + i) * a.rowStride + pc * a.columnStride), a.rowStride, a.columnStride)
-                            let tile = c.base + (i0 + i) * c.rowStride + (jc + j) * c.columnStride
-                            microKernel(kcEff, left: left, rowStride: leftRowStride, depthStride: leftDepthStride,
-                                        rows: min(mr, mcEff - i), right: right, depthStride: rightStride, columns: nEff,
-                                        c: tile, rowStride: c.rowStride, columnStride: c.columnStride, alpha: alpha,
-                                        overwrite: overwrite && pc == 0)
-                            if pc == 0, let bias {
-                                bias.shifted(rows: i0 + i, columns: jc + j)
-                                    .add(to: Output(base: tile, rowStride: c.rowStride, columnStride: c.columnStride),
-                                         rows: min(mr, mcEff - i), columns: nEff)
-                            }
-                            i += mr
-                        }
+        var pc = 0
+        while pc < k {
+            let kcEff = min(kc, k - pc)
+            var r0 = 0
+            while r0 < m {
+                let rows = min(chunkRows, m - r0)
+                if let packedA { packA(a, rows: r0, rows, columns: pc, kcEff, into: packedA) }
+                var jc = 0
+                while jc < n {
+                    let ncEff = min(nc, n - jc)
+                    let slivers = (ncEff + nr - 1) / nr
+                    if packRight {
+                        packB(b, rows: pc, kcEff, columns: jc, ncEff, into: packedB)
+                    } else if ncEff % nr != 0 {
+                        packB(b, rows: pc, kcEff, columns: jc + (slivers - 1) * nr, ncEff % nr, into: packedB)
                     }
-                    i0 += mcEff
+                    var i0 = 0
+                    while i0 < rows {
+                        let mcEff = min(blockRows, rows - i0)
+                        for s in 0..<slivers {
+                            let j = s * nr, nEff = min(nr, ncEff - j)
+                            let (right, rightStride) = packRight ? (UnsafePointer(packedB + s * nr * kcEff), nr)
+                                : nEff < nr ? (UnsafePointer(packedB), nr)
+                                : (UnsafePointer(rightElements + pc * b.rowStride + jc + j), b.rowStride)
+                            var i = 0
+                            while i < mcEff {
+                                let row = r0 + i0 + i, tileRows = min(mr, mcEff - i)
+                                let tile = c.base + row * c.rowStride + (jc + j) * c.columnStride
+                                // The two layouts of the left operand are separate inlined kernels: the packed one
+                                // addresses its rows at constant offsets.
+                                if let packedA {
+                                    microKernel(kcEff, left: packedA + (i0 + i) * kcEff, rowStride: 1, depthStride: mr,
+                                                rows: tileRows, right: right, depthStride: rightStride, columns: nEff,
+                                                c: tile, rowStride: c.rowStride, columnStride: c.columnStride,
+                                                alpha: alpha, overwrite: overwrite && pc == 0)
+                                } else {
+                                    microKernel(kcEff, left: leftElements + row * a.rowStride + pc * a.columnStride,
+                                                rowStride: a.rowStride, depthStride: a.columnStride, rows: tileRows,
+                                                right: right, depthStride: rightStride, columns: nEff, c: tile,
+                                                rowStride: c.rowStride, columnStride: c.columnStride, alpha: alpha,
+                                                overwrite: overwrite && pc == 0)
+                                }
+                                if pc == 0, let bias {
+                                    bias.shifted(rows: row, columns: jc + j)
+                                        .add(to: Output(base: tile, rowStride: c.rowStride, columnStride: c.columnStride),
+                                             rows: tileRows, columns: nEff)
+                                }
+                                i += mr
+                            }
+                        }
+                        i0 += mcEff
+                    }
+                    jc += ncEff
                 }
-                pc += kcEff
+                r0 += rows
             }
-            jc += ncEff
+            pc += kcEff
         }
+    }
+
+    /// Whether a region with `columns` columns of C packs its left operand (see `region`).
+    static func packsLeft<F: CPUFloat>(_ type: F.Type, _ a: Matrix, columns: Int) -> Bool {
+        a.dtype != F.storageDType || columns >= packedLeftColumns
     }
 
     @inline(__always)
     static func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
 
-    /// Packs `A[i0 ..< i0+mcEff, p0 ..< p0+kcEff]` row by row: row `i` at `packed + i·kcEff`, converted to `F`.
+    /// Packs `A[i0 ..< i0+mcEff, p0 ..< p0+kcEff]` into `mr`-row micro-panels, converted to `F`: panel `q` at
+    /// `packed + q·mr·kcEff` holds its element `(r, p)` at `[p·mr + r]`, so the micro-kernel reads the left operand
+    /// as one sequential stream; a last panel of fewer rows is padded with zeros.
     static func packA<F: CPUFloat>(_ a: Matrix, rows i0: Int, _ mcEff: Int, columns p0: Int, _ kcEff: Int,
                                    into packed: UnsafeMutablePointer<F>) {
-        if abs(a.columnStride) <= abs(a.rowStride) {
-            for i in 0..<mcEff {
-                ElementAccess.load(a.dtype, a.base, start: a.offset + (i0 + i) * a.rowStride + p0 * a.columnStride,
-                                   stride: a.columnStride, count: kcEff, into: packed + i * kcEff)
-            }
-        } else {
-            let line = UnsafeMutablePointer<F>.allocate(capacity: mcEff)
-            defer { line.deallocate() }
-            for kk in 0..<kcEff {
-                ElementAccess.load(a.dtype, a.base, start: a.offset + i0 * a.rowStride + (p0 + kk) * a.columnStride,
-                                   stride: a.rowStride, count: mcEff, into: line)
-                for i in 0..<mcEff { packed[i * kcEff + kk] = line[i] }
+        for q in stride(from: 0, to: mcEff, by: mr) {
+            let panel = packed + q * kcEff, rows = min(mr, mcEff - q)
+            if rows < mr { panel.update(repeating: 0, count: mr * kcEff) }
+            let start = a.offset + (i0 + q) * a.rowStride + p0 * a.columnStride
+            if a.dtype == F.storageDType && a.columnStride == 1 && rows == mr {
+                // Twelve contiguous rows, read in step and written in order, each line of them fetched while the
+                // panel before is packed: a row's `kc` values are only 16 lines, too short a stream for the
+                // hardware prefetchers.
+                let source = a.base.assumingMemoryBound(to: F.self) + start, stride = a.rowStride
+                let r0 = source, r1 = r0 + stride, r2 = r1 + stride, r3 = r2 + stride, r4 = r3 + stride
+                let r5 = r4 + stride, r6 = r5 + stride, r7 = r6 + stride, r8 = r7 + stride, r9 = r8 + stride
+                let r10 = r9 + stride, r11 = r10 + stride
+                let ahead = q + 2 * mr <= mcEff ? mr * stride : 0
+                var to = panel, line = 0
+                while line < kcEff {
+                    if ahead != 0 { for r in 0..<mr { kiln_prefetch_for_read(source + ahead + r &* stride + line) } }
+                    for p in line..<min(line + 16, kcEff) {
+                        to[0] = r0[p]; to[1] = r1[p]; to[2] = r2[p]; to[3] = r3[p]; to[4] = r4[p]; to[5] = r5[p]
+                        to[6] = r6[p]; to[7] = r7[p]; to[8] = r8[p]; to[9] = r9[p]; to[10] = r10[p]; to[11] = r11[p]
+                        to += mr
+                    }
+                    line += 16
+                }
+            } else {
+                // Otherwise each depth step's `rows` elements are gathered along A's column (contiguous for a
+                // transposed A).
+                for p in 0..<kcEff {
+                    ElementAccess.load(a.dtype, a.base, start: start + p * a.columnStride, stride: a.rowStride,
+                                       count: rows, into: panel + p * mr)
+                }
             }
         }
     }
@@ -302,6 +359,20 @@ enum CPUGemm {
         // A sliver row of `nr` values is two vectors (zeroed as such in a narrow sliver).
         typealias V = SIMD16<F>
         let half = V.scalarCount * MemoryLayout<F>.stride
+        if b.dtype == F.storageDType && b.columnStride == 1 && ncEff % nr == 0 {
+            // Contiguous rows are read whole, each spread over the slivers: one stream of `ncEff` values a row, where
+            // a sliver at a time read 128 bytes of each of `kc` rows a page or more apart.
+            let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j0
+            let bytes = nr * MemoryLayout<F>.stride
+            for kk in 0..<kcEff {
+                let from = source + kk &* b.rowStride, to = packed + kk &* nr
+                for s in 0..<slivers {
+                    ElementAccess.copyBytes(from: UnsafeRawPointer(from + s &* nr),
+                                            to: UnsafeMutableRawPointer(to + s &* (nr * kcEff)), count: bytes)
+                }
+            }
+            return
+        }
         for s in 0..<slivers {
             let sliver = packed + s * nr * kcEff
             let j = j0 + s * nr, width = min(nr, j0 + ncEff - j)
