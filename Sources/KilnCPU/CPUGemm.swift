@@ -314,12 +314,12 @@ enum CPUGemm {
 
     /// Packs `A[i0 ..< i0+mcEff, p0 ..< p0+kcEff]` into `mr`-row micro-panels, converted to `F`: panel `q` at
     /// `packed + q·mr·kcEff` holds its element `(r, p)` at `[p·mr + r]`, so the micro-kernel reads the left operand
-    /// as one sequential stream; a last panel of fewer rows is padded with zeros.
+    /// as one sequential stream. A last panel of fewer rows leaves the other lanes unwritten: the micro-kernel reads a
+    /// short tile's last row in their place and stores none of them.
     static func packA<F: CPUFloat>(_ a: Matrix, rows i0: Int, _ mcEff: Int, columns p0: Int, _ kcEff: Int,
                                    into packed: UnsafeMutablePointer<F>) {
         for q in stride(from: 0, to: mcEff, by: mr) {
             let panel = packed + q * kcEff, rows = min(mr, mcEff - q)
-            if rows < mr { panel.update(repeating: 0, count: mr * kcEff) }
             let start = a.offset + (i0 + q) * a.rowStride + p0 * a.columnStride
             if a.dtype == F.storageDType && a.columnStride == 1 && rows == mr {
                 // Twelve contiguous rows, read in step and written in order as 4×4 blocks transposed in registers
@@ -380,19 +380,27 @@ enum CPUGemm {
                                    into packed: UnsafeMutablePointer<F>) {
         let slivers = (ncEff + nr - 1) / nr
         let rowMajor = abs(b.columnStride) <= abs(b.rowStride)
-        // A sliver row of `nr` values is two vectors (zeroed as such in a narrow sliver).
-        typealias V = SIMD16<F>
-        let half = V.scalarCount * MemoryLayout<F>.stride
-        if b.dtype == F.storageDType && b.columnStride == 1 && ncEff % nr == 0 {
+        if ncEff % nr != 0 {
+            // A narrow last sliver's rows are zeroed whole (two vectors each), then filled.
+            typealias V = SIMD16<F>
+            let sliver = packed + (slivers - 1) * nr * kcEff, half = V.scalarCount * MemoryLayout<F>.stride
+            for kk in 0..<kcEff {
+                let row = UnsafeMutableRawPointer(sliver + kk &* nr)
+                row.storeBytes(of: V(), as: V.self)
+                row.storeBytes(of: V(), toByteOffset: half, as: V.self)
+            }
+        }
+        if b.dtype == F.storageDType && b.columnStride == 1 {
             // Contiguous rows are read whole, each spread over the slivers: one stream of `ncEff` values a row, where
-            // a sliver at a time read 128 bytes of each of `kc` rows a page or more apart.
+            // a sliver at a time read 128 bytes of each of `kc` rows a page or more apart. They move inline, where
+            // `update` called `memmove` for every piece of at most 128 bytes.
             let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j0
-            let bytes = nr * MemoryLayout<F>.stride
             for kk in 0..<kcEff {
                 let from = source + kk &* b.rowStride, to = packed + kk &* nr
                 for s in 0..<slivers {
                     ElementAccess.copyBytes(from: UnsafeRawPointer(from + s &* nr),
-                                            to: UnsafeMutableRawPointer(to + s &* (nr * kcEff)), count: bytes)
+                                            to: UnsafeMutableRawPointer(to + s &* (nr * kcEff)),
+                                            count: min(nr, ncEff &- s &* nr) &* MemoryLayout<F>.stride)
                 }
             }
             return
@@ -400,23 +408,7 @@ enum CPUGemm {
         for s in 0..<slivers {
             let sliver = packed + s * nr * kcEff
             let j = j0 + s * nr, width = min(nr, j0 + ncEff - j)
-            if width < nr {
-                // A narrow sliver's rows are zeroed whole, then filled.
-                for kk in 0..<kcEff {
-                    let row = UnsafeMutableRawPointer(sliver + kk &* nr)
-                    row.storeBytes(of: V(), as: V.self)
-                    row.storeBytes(of: V(), toByteOffset: half, as: V.self)
-                }
-            }
-            if b.dtype == F.storageDType && b.columnStride == 1 {
-                let source = b.base.assumingMemoryBound(to: F.self) + b.offset + p0 * b.rowStride + j
-                // Rows move inline, where `update` called `memmove` for every row of at most 128 bytes.
-                let bytes = width * MemoryLayout<F>.stride
-                for kk in 0..<kcEff {
-                    ElementAccess.copyBytes(from: UnsafeRawPointer(source + kk &* b.rowStride),
-                                            to: UnsafeMutableRawPointer(sliver + kk &* nr), count: bytes)
-                }
-            } else if b.dtype == F.storageDType && b.rowStride == 1 {
+            if b.dtype == F.storageDType && b.rowStride == 1 {
                 // Each column of B is contiguous (a transposed operand: a weight gradient's `dYᵀ`, a layer's `Wᵀ`): a
                 // row of the sliver gathers one element of each, with no staging line; the columns' cache lines stay
                 // in the first-level cache over sixteen rows.
