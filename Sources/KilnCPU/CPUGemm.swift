@@ -275,10 +275,9 @@ enum CPUGemm {
                                 // The two layouts of the left operand are separate inlined kernels: the packed one
                                 // addresses its rows at constant offsets.
                                 if let packedA {
-                                    microKernel(kcEff, left: packedA + (i0 + i) * kcEff, rowStride: 1, depthStride: mr,
-                                                rows: tileRows, right: right, depthStride: rightStride, columns: nEff,
-                                                c: tile, rowStride: c.rowStride, columnStride: c.columnStride,
-                                                alpha: alpha, overwrite: overwrite && pc == 0)
+                                    packedKernel(kcEff, left: packedA + (i0 + i) * kcEff, rows: tileRows, right: right,
+                                                 depthStride: rightStride, columns: nEff, c: tile, rowStride: c.rowStride,
+                                                 columnStride: c.columnStride, alpha: alpha, overwrite: overwrite && pc == 0)
                                 } else {
                                     microKernel(kcEff, left: leftElements + row * a.rowStride + pc * a.columnStride,
                                                 rowStride: a.rowStride, depthStride: a.columnStride, rows: tileRows,
@@ -314,8 +313,8 @@ enum CPUGemm {
 
     /// Packs `A[i0 ..< i0+mcEff, p0 ..< p0+kcEff]` into `mr`-row micro-panels, converted to `F`: panel `q` at
     /// `packed + q·mr·kcEff` holds its element `(r, p)` at `[p·mr + r]`, so the micro-kernel reads the left operand
-    /// as one sequential stream. A last panel of fewer rows leaves the other lanes unwritten: the micro-kernel reads a
-    /// short tile's last row in their place and stores none of them.
+    /// as one sequential stream. A last panel of fewer rows has zeros in its other lanes, which the micro-kernel
+    /// multiplies but does not store.
     static func packA<F: CPUFloat>(_ a: Matrix, rows i0: Int, _ mcEff: Int, columns p0: Int, _ kcEff: Int,
                                    into packed: UnsafeMutablePointer<F>) {
         for q in stride(from: 0, to: mcEff, by: mr) {
@@ -353,7 +352,8 @@ enum CPUGemm {
                 }
             } else {
                 // Otherwise each depth step's `rows` elements are gathered along A's column (contiguous for a
-                // transposed A).
+                // transposed A); a short panel's other lanes are zeroed, as the micro-kernel reads them.
+                if rows < mr { panel.update(repeating: 0, count: mr * kcEff) }
                 for p in 0..<kcEff {
                     ElementAccess.load(a.dtype, a.base, start: start + p * a.columnStride, stride: a.rowStride,
                                        count: rows, into: panel + p * mr)
@@ -436,6 +436,18 @@ enum CPUGemm {
         }
     }
 
+    /// `microKernel` over a packed micro-panel of the left operand: its twelve rows at constant offsets, which the
+    /// compiler folds into the broadcasts' addresses (with the offsets as arguments, it kept six of them on the stack
+    /// and reloaded them every depth step).
+    @inline(never)
+    static func packedKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rows: Int, right: UnsafePointer<F>,
+                                          depthStride rightStride: Int, columns: Int, c: UnsafeMutablePointer<F>,
+                                          rowStride ldc: Int, columnStride: Int, alpha: F, overwrite: Bool) {
+        microKernel(kc, left: left, rowStride: 1, depthStride: mr, rows: rows, right: right, depthStride: rightStride,
+                    columns: columns, c: c, rowStride: ldc, columnStride: columnStride, alpha: alpha, overwrite: overwrite,
+                    packedLeft: true)
+    }
+
     /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` (`=` when `overwrite`) for one `mr × kc` sliver of the left operand
     /// (element `(r, p)` at `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at
     /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` repeat the last real row and are not stored.
@@ -446,13 +458,13 @@ enum CPUGemm {
     static func microKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
                                          rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
                                          columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
-                                         columnStride: Int, alpha: F, overwrite: Bool) {
+                                         columnStride: Int, alpha: F, overwrite: Bool, packedLeft: Bool = false) {
         typealias V = SIMD16<F>
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
         var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
         var c80 = V(), c81 = V(), c90 = V(), c91 = V(), cA0 = V(), cA1 = V(), cB0 = V(), cB1 = V()
         let last = rows - 1
-        @inline(__always) func leftRow(_ r: Int) -> UnsafePointer<F> { left + min(r, last) * rowStride }
+        @inline(__always) func leftRow(_ r: Int) -> UnsafePointer<F> { packedLeft ? left + r : left + min(r, last) * rowStride }
         let a0 = leftRow(0), a1 = leftRow(1), a2 = leftRow(2), a3 = leftRow(3), a4 = leftRow(4), a5 = leftRow(5)
         let a6 = leftRow(6), a7 = leftRow(7), a8 = leftRow(8), a9 = leftRow(9), aA = leftRow(10), aB = leftRow(11)
         let bStep = rightStride * MemoryLayout<F>.stride, half = V.scalarCount * MemoryLayout<F>.stride
