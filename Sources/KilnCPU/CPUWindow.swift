@@ -19,18 +19,23 @@ enum CPUWindow {
                             for kx in 0..<g.kernelWidth {
                                 let row = columns.row(n, c * taps + ky * g.kernelWidth + kx)
                                 let inside = g.outputColumns(tap: kx), shift = kx * g.dilationWidth - g.paddingWidth
+                                // A line is a few dozen values (14–56 in a 3×3 convolution over 14×14–56×56
+                                // images): it is zeroed and copied inline, not through a `memset` and a `memmove`
+                                // call for each piece (the 56×56 convolution's im2col and product 67.9 → 66.5 ms).
+                                let size = MemoryLayout<F>.stride
                                 for oy in 0..<oh {
                                     let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
                                     let line = row + oy * ow
                                     guard y >= 0 && y < g.height && !inside.isEmpty else {
-                                        line.update(repeating: 0, count: ow)
+                                        ElementAccess.zeroBytes(at: line, count: ow * size)
                                         continue
                                     }
-                                    line.update(repeating: 0, count: inside.lowerBound)
-                                    (line + inside.upperBound).update(repeating: 0, count: ow - inside.upperBound)
+                                    ElementAccess.zeroBytes(at: line, count: inside.lowerBound * size)
+                                    ElementAccess.zeroBytes(at: line + inside.upperBound, count: (ow - inside.upperBound) * size)
                                     let source = image + y * g.width + shift
                                     if g.strideWidth == 1 {
-                                        (line + inside.lowerBound).update(from: source + inside.lowerBound, count: inside.count)
+                                        ElementAccess.copyBytes(from: source + inside.lowerBound, to: line + inside.lowerBound,
+                                                                count: inside.count * size)
                                     } else {
                                         for ox in inside { line[ox] = source[ox * g.strideWidth] }
                                     }

@@ -70,6 +70,28 @@ enum ElementAccess {
         }
     }
 
+    /// Zeroes `count` bytes, a multiple of 4: up to 64 inline, as two stores that may overlap, instead of through
+    /// a `memset` call (a loop of stores would be turned back into one).
+    @inline(__always)
+    static func zeroBytes(at to: UnsafeMutableRawPointer, count: Int) {
+        typealias Half = SIMD8<UInt32>
+        typealias Quarter = SIMD4<UInt32>
+        if count > 64 {
+            to.initializeMemory(as: UInt8.self, repeating: 0, count: count)
+        } else if count >= 32 {
+            to.storeBytes(of: Half(), as: Half.self)
+            to.storeBytes(of: Half(), toByteOffset: count &- 32, as: Half.self)
+        } else if count >= 16 {
+            to.storeBytes(of: Quarter(), as: Quarter.self)
+            to.storeBytes(of: Quarter(), toByteOffset: count &- 16, as: Quarter.self)
+        } else if count > 0 {
+            // 4, 8 or 12 bytes: the first word, the last, and the one after the first.
+            to.storeBytes(of: UInt32(0), as: UInt32.self)
+            to.storeBytes(of: UInt32(0), toByteOffset: count &- 4, as: UInt32.self)
+            to.storeBytes(of: UInt32(0), toByteOffset: min(4, count &- 4), as: UInt32.self)
+        }
+    }
+
     /// Copies `count` bytes between disjoint ranges; runs up to 1 KB move inline as vectors, the last one
     /// overlapping the one before it, instead of through a `memmove` call.
     @inline(__always)
