@@ -92,8 +92,9 @@ enum CPUGemm {
     /// The micro-kernel can read its left operand in place with any strides when it is stored as `F` (it packs it
     /// anyway where a region is wide enough to repay that, `packsLeft`), and its right operand in place when that
     /// has unit column stride; otherwise the operand must be packed (converted, and made unit-stride). Computing
-    /// `Cᵀ = Bᵀ·Aᵀ` moves that need from B to A, so the orientation that must pack (and, for `Cᵀ`, scatter) fewer
-    /// elements is taken: a Linear layer's `x·Wᵀ` packs the small batch instead of the weight on every call.
+    /// `Cᵀ = Bᵀ·Aᵀ` (into scratch, then transposed into C) moves that need from B to A, so the orientation that must
+    /// pack and transpose fewer elements is taken: a Linear layer's `x·Wᵀ` over a batch of 128 and 4096 features
+    /// packs the batch instead of the weight on every call.
     /// A `bias` (`n` elements) is added to every row as the first depth block's tiles are stored.
     static func gemm<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, a: Matrix, b: Matrix,
                                   beta: F, c: UnsafeMutablePointer<F>, bias: UnsafePointer<F>? = nil, threaded: Bool) {
@@ -109,19 +110,44 @@ enum CPUGemm {
             return
         }
         let overwrite = beta == 0
-        let output = Output(base: c, rowStride: n, columnStride: 1)
-        // Cᵀ is written element by element, once per kc block: each write counts as 1.5 packed elements, as measured
-        // on the training benchmarks' products (at 1, Linear layers' x·Wᵀ took Cᵀ and ran slower; at 2, products
-        // 3136 deep gave up Cᵀ and ran slower).
-        let transposedWrites = m * n * ((k + kc - 1) / kc) * 3 / 2
-        if packedElements(F.self, left: b.transposed, rows: n, right: a.transposed, columns: m, k: k) + transposedWrites
+        // Cᵀ is computed into scratch and transposed into C once at the end, each element counted as six packed ones:
+        // at three, as a packing transposition, a batch of 128 through a 784 → 512 layer took Cᵀ and ran 10% slower.
+        // (Written into C tile by tile, element by element once per depth block, Cᵀ ran at 35–90 GFLOP/s where C
+        // ran at 115–240.)
+        if packedElements(F.self, left: b.transposed, rows: n, right: a.transposed, columns: m, k: k) + 6 * m * n
             < packedElements(F.self, left: a, rows: m, right: b, columns: n, k: k) {
+            let scratch = UnsafeMutablePointer<F>.allocate(capacity: m * n)
+            defer { scratch.deallocate() }
             blocked(F.self, m: n, n: m, k: k, alpha: alpha, left: b.transposed, right: a.transposed,
-                    c: output.transposed, bias: bias.map { Bias(values: $0, perRow: true) }, overwrite: overwrite,
-                    threaded: threaded)
+                    c: Output(base: scratch, rowStride: m), bias: bias.map { Bias(values: $0, perRow: true) },
+                    overwrite: true, threaded: threaded)
+            transpose(scratch, into: c, m: m, n: n, adding: !overwrite, threaded: threaded)
         } else {
-            blocked(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, c: output,
+            blocked(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, c: Output(base: c, rowStride: n),
                     bias: bias.map { Bias(values: $0, perRow: false) }, overwrite: overwrite, threaded: threaded)
+        }
+    }
+
+    /// `C (+)= Tᵀ` for a row-major `m × n` C and `n × m` T (`+=` when `adding`), in 32×32 blocks whose lines on
+    /// both sides stay in the first-level cache, row blocks of C split over threads.
+    static func transpose<F: CPUFloat>(_ t: UnsafePointer<F>, into c: UnsafeMutablePointer<F>, m: Int, n: Int,
+                                       adding: Bool, threaded: Bool) {
+        let block = 32
+        Parallel.forEach((m + block - 1) / block, grain: threaded ? max(1, (1 << 14) / (block * n)) : Int.max) { blocks in
+            for i0 in stride(from: blocks.lowerBound * block, to: min(blocks.upperBound * block, m), by: block) {
+                let rows = min(block, m - i0)
+                for j0 in stride(from: 0, to: n, by: block) {
+                    let columns = min(block, n - j0)
+                    for i in i0..<(i0 + rows) {
+                        let to = c + i * n + j0, from = t + j0 * m + i
+                        if adding {
+                            for j in 0..<columns { to[j] += from[j * m] }
+                        } else {
+                            for j in 0..<columns { to[j] = from[j * m] }
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -139,28 +165,22 @@ enum CPUGemm {
         /// the micro-kernel's own stores it cost the depth loop registers.
         @inline(never)
         func add(to c: Output<F>, rows: Int, columns: Int) where F: CPUFloat {
-            // Each line of the tile along the bias (a row of C, or a column of Cᵀ) gets the bias's values added.
-            let (lines, length) = perRow ? (columns, rows) : (rows, columns)
-            let (lineStride, step) = perRow ? (c.columnStride, c.rowStride) : (c.rowStride, c.columnStride)
-            for l in 0..<lines {
-                let line = c.base + l * lineStride
-                if step == 1 {
-                    line.add(values, count: length)
+            for r in 0..<rows {
+                let row = c.base + r * c.rowStride
+                if perRow {
+                    let value = values[r]
+                    for j in 0..<columns { row[j] += value }
                 } else {
-                    for i in 0..<length { line[i * step] += values[i] }
+                    row.add(values, count: columns)
                 }
             }
         }
     }
 
-    /// Where the micro-kernel adds its tile: `C[i, j]` is at `base + i·rowStride + j·columnStride`.
+    /// Where the micro-kernel adds its tile: `C[i, j]` is at `base + i·rowStride + j`.
     struct Output<F> {
         let base: UnsafeMutablePointer<F>
         let rowStride: Int
-        let columnStride: Int
-
-        /// The same memory seen as `Cᵀ`.
-        var transposed: Output { Output(base: base, rowStride: columnStride, columnStride: rowStride) }
     }
 
     /// Whether the right operand is read in place: stored as `F` with unit column stride, and few enough
@@ -173,7 +193,8 @@ enum CPUGemm {
     /// The elements that must be packed to compute `left·right` with `left` as the micro-kernel's left operand.
     private static func packedElements<F: CPUFloat>(_ type: F.Type, left: Matrix, rows: Int, right: Matrix,
                                                     columns: Int, k: Int) -> Int {
-        (left.dtype == F.storageDType ? 0 : rows * k) + (readsRightInPlace(F.self, right, rows: rows) ? 0 : k * columns)
+        (packsLeft(F.self, left, columns: columns) ? 3 * rows * k : 0)
+            + (readsRightInPlace(F.self, right, rows: rows) ? 0 : k * columns)
     }
 
     /// `C += alpha·left·right` (`C = …` when `overwrite`), split into one region of C per thread: column ranges
@@ -194,8 +215,7 @@ enum CPUGemm {
                 let (i0, rows, j0, columns) = splitsColumns ? (0, m, start, end - start) : (start, end - start, 0, n)
                 region(F.self, m: rows, n: columns, k: k, alpha: alpha,
                        left: a.shifted(rows: i0, columns: 0), right: b.shifted(rows: 0, columns: j0), packRight: packRight,
-                       c: Output(base: c.base + i0 * c.rowStride + j0 * c.columnStride,
-                                 rowStride: c.rowStride, columnStride: c.columnStride),
+                       c: Output(base: c.base + i0 * c.rowStride + j0, rowStride: c.rowStride),
                        bias: bias?.shifted(rows: i0, columns: j0), overwrite: overwrite)
             }
         }
@@ -271,24 +291,22 @@ enum CPUGemm {
                             var i = 0
                             while i < mcEff {
                                 let row = r0 + i0 + i, tileRows = min(mr, mcEff - i)
-                                let tile = c.base + row * c.rowStride + (jc + j) * c.columnStride
+                                let tile = c.base + row * c.rowStride + jc + j
                                 // The two layouts of the left operand are separate inlined kernels: the packed one
                                 // addresses its rows at constant offsets.
                                 if let packedA {
                                     packedKernel(kcEff, left: packedA + (i0 + i) * kcEff, rows: tileRows, right: right,
                                                  depthStride: rightStride, columns: nEff, c: tile, rowStride: c.rowStride,
-                                                 columnStride: c.columnStride, alpha: alpha, overwrite: overwrite && pc == 0)
+                                                 alpha: alpha, overwrite: overwrite && pc == 0)
                                 } else {
                                     microKernel(kcEff, left: leftElements + row * a.rowStride + pc * a.columnStride,
                                                 rowStride: a.rowStride, depthStride: a.columnStride, rows: tileRows,
                                                 right: right, depthStride: rightStride, columns: nEff, c: tile,
-                                                rowStride: c.rowStride, columnStride: c.columnStride, alpha: alpha,
-                                                overwrite: overwrite && pc == 0)
+                                                rowStride: c.rowStride, alpha: alpha, overwrite: overwrite && pc == 0)
                                 }
                                 if pc == 0, let bias {
                                     bias.shifted(rows: row, columns: jc + j)
-                                        .add(to: Output(base: tile, rowStride: c.rowStride, columnStride: c.columnStride),
-                                             rows: tileRows, columns: nEff)
+                                        .add(to: Output(base: tile, rowStride: c.rowStride), rows: tileRows, columns: nEff)
                                 }
                                 i += mr
                             }
@@ -303,9 +321,15 @@ enum CPUGemm {
         }
     }
 
-    /// Whether a region with `columns` columns of C packs its left operand (see `region`).
+    /// Whether a region with `columns` columns of C packs its left operand (see `region`): when its dtype needs
+    /// converting, when the columns reuse it enough to repay the packing, and when its depth steps lie a multiple
+    /// of 4 KB apart (a transposed operand such as a weight gradient's `xᵀ` with 1024 or 3072 features): every step
+    /// then falls in the same sets of the first-level cache, beyond the stride the prefetchers follow, and a block
+    /// read in place is fetched again for each sliver (Aᵀ·B, 4096×768·768×768: 193 → 268 GFLOP/s; 3072×2048·2048×768:
+    /// 211 → 269; strides of 512 bytes and 3 KB ran as fast or faster in place).
     static func packsLeft<F: CPUFloat>(_ type: F.Type, _ a: Matrix, columns: Int) -> Bool {
         a.dtype != F.storageDType || columns >= packedLeftColumns
+            || (columns >= 2 * nr && a.columnStride != 1 && abs(a.columnStride) * MemoryLayout<F>.stride % 4096 == 0)
     }
 
     @inline(__always)
@@ -442,9 +466,9 @@ enum CPUGemm {
     @inline(never)
     static func packedKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rows: Int, right: UnsafePointer<F>,
                                           depthStride rightStride: Int, columns: Int, c: UnsafeMutablePointer<F>,
-                                          rowStride ldc: Int, columnStride: Int, alpha: F, overwrite: Bool) {
+                                          rowStride ldc: Int, alpha: F, overwrite: Bool) {
         microKernel(kc, left: left, rowStride: 1, depthStride: mr, rows: rows, right: right, depthStride: rightStride,
-                    columns: columns, c: c, rowStride: ldc, columnStride: columnStride, alpha: alpha, overwrite: overwrite,
+                    columns: columns, c: c, rowStride: ldc, alpha: alpha, overwrite: overwrite,
                     packedLeft: true)
     }
 
@@ -458,7 +482,7 @@ enum CPUGemm {
     static func microKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
                                          rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
                                          columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
-                                         columnStride: Int, alpha: F, overwrite: Bool, packedLeft: Bool = false) {
+                                         alpha: F, overwrite: Bool, packedLeft: Bool = false) {
         typealias V = SIMD16<F>
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
         var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
@@ -495,7 +519,7 @@ enum CPUGemm {
                 p &+= depthStride
             }
         }
-        prefetchTile(c, rows: rows, columns: columns, rowStride: ldc, columnStride: columnStride)
+        prefetchTile(c, rows: rows, columns: columns, rowStride: ldc)
         switch rows {
         case ...4: accumulate(groups: 1)
         case ...8: accumulate(groups: 2)
@@ -504,7 +528,7 @@ enum CPUGemm {
         @inline(__always) func store(_ r: Int, _ low: V, _ high: V) {
             guard r < rows else { return }
             let row = c + r * ldc
-            if columns == nr && columnStride == 1 {
+            if columns == nr {
                 let raw = UnsafeMutableRawPointer(row)
                 if overwrite {
                     raw.storeBytes(of: low * alpha, as: V.self)
@@ -517,7 +541,7 @@ enum CPUGemm {
             } else {
                 for j in 0..<columns {
                     let value = alpha * (j < V.scalarCount ? low[j] : high[j - V.scalarCount])
-                    if overwrite { row[j * columnStride] = value } else { row[j * columnStride] += value }
+                    if overwrite { row[j] = value } else { row[j] += value }
                 }
             }
         }
@@ -530,17 +554,13 @@ enum CPUGemm {
     /// it find the tile in the cache: the rows of a large C lie a page or more apart, which the hardware
     /// prefetchers do not follow. Worth 1–4% on products of 4096 rows.
     @inline(__always)
-    private static func prefetchTile<F>(_ c: UnsafeMutablePointer<F>, rows: Int, columns: Int, rowStride: Int,
-                                        columnStride: Int) {
-        // Lines of the tile run along whichever stride is 1 (C's rows, or Cᵀ's columns); each is prefetched at
-        // every 64 bytes and at its last element.
-        guard columnStride == 1 || rowStride == 1 else { return }
-        let (lines, length, lineStride) = columnStride == 1 ? (rows, columns, rowStride) : (columns, rows, columnStride)
+    private static func prefetchTile<F>(_ c: UnsafeMutablePointer<F>, rows: Int, columns: Int, rowStride: Int) {
+        // Each row is prefetched at every 64 bytes and at its last element.
         let step = 64 / MemoryLayout<F>.stride
-        for l in 0..<lines {
-            let line = c + l * lineStride
-            for e in stride(from: 0, to: length, by: step) { kiln_prefetch_for_write(line + e) }
-            kiln_prefetch_for_write(line + length - 1)
+        for r in 0..<rows {
+            let row = c + r * rowStride
+            for e in stride(from: 0, to: columns, by: step) { kiln_prefetch_for_write(row + e) }
+            kiln_prefetch_for_write(row + columns - 1)
         }
     }
 }

@@ -78,24 +78,56 @@ import Kiln
         #expect(mismatch(result, Ref.matmul(a, b), rtol: rtol, atol: atol) == nil)
     }
 
+    /// Few rows of C, a long depth and a transposed right operand (a layer's `x·Wᵀ` over a small batch): the CPU
+    /// computes `Cᵀ = W·xᵀ` into scratch and transposes it into C, which must keep alpha, beta and the bias.
+    @Test(arguments: [(1.0, 0.0), (-0.5, 2.0)])
+    func productComputedTransposed(_ alpha: Double, _ beta: Double) throws {
+        let (m, k, n) = (20, 300, 100)
+        let x = Ref.random([m, k], seed: 71), w = Ref.random([n, k], seed: 72), c = Ref.random([m, n], seed: 73)
+        let bias = Ref.random([n], seed: 74)
+        func dot(_ i: Int, _ j: Int) -> Double { (0..<k).reduce(0) { $0 + x.values[i * k + $1] * w.values[j * k + $1] } }
+        let out = try Self.backendView(c.values.map(Float.init), Layout(contiguous: [1, m, n]))
+        Device.cpu.backend.matmul(try Self.backendView(x.values.map(Float.init), Layout(contiguous: [1, m, k])),
+                                  try Self.backendView(w.values.map(Float.init), Layout(shape: [1, k, n], strides: [0, 1, k])),
+                                  out: out, alpha: alpha, beta: beta)
+        let result = try Self.values(out)
+        for i in 0..<(m * n) {
+            let expected = alpha * dot(i / n, i % n) + beta * Double(Float(c.values[i]))
+            #expect(Swift.abs(Double(result[i]) - expected) < 1e-4 * max(1, Swift.abs(expected)), "element \(i)")
+        }
+        let withBias = linear(Tensor(x.values.map(Float.init), shape: [m, k]),
+                              weight: Tensor(w.values.map(Float.init), shape: [n, k]),
+                              bias: Tensor(bias.values.map(Float.init), shape: [n]))
+        let expectedWithBias = Ref([m, n], (0..<(m * n)).map { dot($0 / n, $0 % n) + bias.values[$0 % n] })
+        #expect(mismatch(withBias, expectedWithBias, rtol: 1e-5, atol: 1e-4) == nil)
+    }
+
+    /// A float32 buffer of the CPU backend holding `values`, seen through `layout`.
+    static func backendView(_ values: [Float], _ layout: Layout) throws -> BufferView {
+        let backend = Device.cpu.backend
+        let buffer = try backend.allocate(byteCount: values.count * 4)
+        try values.withUnsafeBytes { try backend.copy(fromHost: $0, to: buffer, byteOffset: 0) }
+        return BufferView(buffer: buffer, layout: layout, dtype: .float32)
+    }
+
+    /// The float32 contents of `view`'s whole buffer.
+    static func values(_ view: BufferView) throws -> [Float] {
+        var result = [Float](repeating: 0, count: view.buffer.byteCount / 4)
+        try result.withUnsafeMutableBytes { try Device.cpu.backend.copy(toHost: $0, from: view.buffer, byteOffset: 0) }
+        return result
+    }
+
     /// The protocol's `out = alpha·a·b + beta·out` with a broadcast (stride 0) batch operand.
     @Test(arguments: [(1.0, 0.0), (2.5, 0.0), (1.0, 1.0), (-0.5, 2.0)])
     func alphaBetaAtTheBackend(_ alpha: Double, _ beta: Double) throws {
-        let backend = Device.cpu.backend
-        func view(_ values: [Float], _ layout: Layout) throws -> BufferView {
-            let buffer = try backend.allocate(byteCount: values.count * 4)
-            try values.withUnsafeBytes { try backend.copy(fromHost: $0, to: buffer, byteOffset: 0) }
-            return BufferView(buffer: buffer, layout: layout, dtype: .float32)
-        }
         let (batch, m, k, n) = (3, 4, 5, 6)
         let a = Ref.random([batch, m, k], seed: 67), b = Ref.random([k, n], seed: 68), c = Ref.random([batch, m, n], seed: 69)
-        let av = try view(a.values.map(Float.init), Layout(contiguous: [batch, m, k]))
-        let bv = try view(b.values.map(Float.init), Layout(shape: [batch, k, n], strides: [0, n, 1]))
-        let out = try view(beta == 0 ? [Float](repeating: .nan, count: c.count) : c.values.map(Float.init),
-                           Layout(contiguous: [batch, m, n]))
-        backend.matmul(av, bv, out: out, alpha: alpha, beta: beta)
-        var result = [Float](repeating: 0, count: c.count)
-        try result.withUnsafeMutableBytes { try backend.copy(toHost: $0, from: out.buffer, byteOffset: 0) }
+        let av = try Self.backendView(a.values.map(Float.init), Layout(contiguous: [batch, m, k]))
+        let bv = try Self.backendView(b.values.map(Float.init), Layout(shape: [batch, k, n], strides: [0, n, 1]))
+        let out = try Self.backendView(beta == 0 ? [Float](repeating: .nan, count: c.count) : c.values.map(Float.init),
+                                       Layout(contiguous: [batch, m, n]))
+        Device.cpu.backend.matmul(av, bv, out: out, alpha: alpha, beta: beta)
+        let result = try Self.values(out)
         let product = Ref.matmul(a, b)
         for i in 0..<c.count {
             let expected = alpha * product.values[i] + (beta == 0 ? 0 : beta * Double(Float(c.values[i])))
