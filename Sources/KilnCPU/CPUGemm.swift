@@ -292,8 +292,8 @@ enum CPUGemm {
                             while i < mcEff {
                                 let row = r0 + i0 + i, tileRows = min(mr, mcEff - i)
                                 let tile = c.base + row * c.rowStride + jc + j
-                                // The two layouts of the left operand are separate inlined kernels: the packed one
-                                // addresses its rows at constant offsets.
+                                // The two layouts of the left operand run separate specialisations of the kernel:
+                                // the packed one addresses its rows at constant offsets.
                                 if let packedA {
                                     packedKernel(kcEff, left: packedA + (i0 + i) * kcEff, rows: tileRows, right: right,
                                                  depthStride: rightStride, columns: nEff, c: tile, rowStride: c.rowStride,
@@ -474,7 +474,8 @@ enum CPUGemm {
 
     /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` (`=` when `overwrite`) for one `mr × kc` sliver of the left operand
     /// (element `(r, p)` at `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at
-    /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` repeat the last real row and are not stored.
+    /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` are not stored: read in place they repeat the
+    /// last real row, and a packed micro-panel (`packedLeft`, rows at constant offsets) holds zeros there.
     ///
     /// Twenty-four float32 accumulators (twelve rows, two vectors each) keep both fused multiply-add pipes of a core
     /// busy through their four-cycle latency; each depth step loads two vectors of B and broadcasts twelve of A.

@@ -8,6 +8,7 @@ enum CPUWindow {
 
     private static func im2col<F: CPUFloat>(_ type: F.Type, _ x: BufferView, _ g: Window2d, _ out: BufferView) {
         let (oh, ow) = (g.outputHeight, g.outputWidth), taps = g.kernelHeight * g.kernelWidth
+        let size = MemoryLayout<F>.stride
         ElementwiseEngine.withContiguous(x, as: F.self) { src in
             withColumns(out, as: F.self, writing: true) { columns in
                 Parallel.forEach(g.batch * g.channels, grain: 1) { planes in
@@ -22,7 +23,6 @@ enum CPUWindow {
                                 // A line is a few dozen values (14–56 in a 3×3 convolution over 14×14–56×56
                                 // images): it is zeroed and copied inline, not through a `memset` and a `memmove`
                                 // call for each piece (the 56×56 convolution's im2col and product 67.9 → 66.5 ms).
-                                let size = MemoryLayout<F>.stride
                                 for oy in 0..<oh {
                                     let y = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
                                     let line = row + oy * ow
