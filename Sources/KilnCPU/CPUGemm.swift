@@ -4,11 +4,14 @@ import KilnCore
 /// Matrix multiplication on the CPU: a cache-blocked GEMM in the BLIS style. Panels of B (`kc × nc`) are packed
 /// into contiguous slivers — which also converts dtypes and absorbs any strides, so transposed operands cost
 /// nothing extra — unless B is read in place; A is packed into `mr`-row micro-panels where a thread's columns reuse
-/// it enough (or its dtype needs converting), and read in place with any strides otherwise; a register-tiled 12×32
-/// micro-kernel runs over them.
+/// it enough (or its dtype needs converting), and read in place with any strides otherwise; a register-tiled
+/// micro-kernel (`mr × nr`) runs over them.
 enum CPUGemm {
-    static let mr = 12
-    static let nr = 32
+    /// Rows of the micro-kernel's tile: twelve where the target has 32 vector registers of sixteen floats (AVX-512),
+    /// six otherwise (AVX2's sixteen registers of eight: its twelve accumulators, two of B and a broadcast fill them).
+    @inline(__always) static var mr: Int { KILN_WIDE_VECTOR_REGISTERS != 0 ? 12 : 6 }
+    /// Columns of the micro-kernel's tile: two vectors of sixteen floats a row, or one (see `mr`).
+    @inline(__always) static var nr: Int { KILN_WIDE_VECTOR_REGISTERS != 0 ? 32 : 16 }
     static let kc = 256
     static let mc = 48
     /// Columns of a packed panel of B: `kc × nc` float32 values, 512 KB, stay in a core's second-level cache. At
@@ -253,15 +256,15 @@ enum CPUGemm {
                                             bias: Bias<F>?, overwrite: Bool) {
         // Read in place, the right operand's last sliver is still packed when it is narrower than nr, so that
         // no vector load runs past the matrix.
-        let packedB = UnsafeMutablePointer<F>.allocate(capacity: kc * (packRight ? min(nc, roundUp(n, nr)) : nr))
-        defer { packedB.deallocate() }
+        let packedB = allocateLines(F.self, count: kc * (packRight ? min(nc, roundUp(n, nr)) : nr))
+        defer { UnsafeMutableRawPointer(packedB).deallocate() }
         // A right operand read in place has few rows of C (`readsRightInPlace`): one block of all of them reads each
         // of its slivers from memory once.
         let blockRows = packRight ? mc : m
         let packLeft = packsLeft(F.self, a, columns: n)
         let chunkRows = packLeft ? min(m, roundUp(packedLeftRows, blockRows)) : m
-        let packedA = packLeft ? UnsafeMutablePointer<F>.allocate(capacity: roundUp(chunkRows, mr) * kc) : nil
-        defer { packedA?.deallocate() }
+        let packedA = packLeft ? allocateLines(F.self, count: roundUp(chunkRows, mr) * kc) : nil
+        defer { packedA.map { UnsafeMutableRawPointer($0).deallocate() } }
         let leftElements = a.base.assumingMemoryBound(to: F.self) + a.offset
         let rightElements = b.base.assumingMemoryBound(to: F.self) + b.offset
         var pc = 0
@@ -332,6 +335,12 @@ enum CPUGemm {
             || (columns >= 2 * nr && a.columnStride != 1 && abs(a.columnStride) * MemoryLayout<F>.stride % 4096 == 0)
     }
 
+    /// Uninitialised memory for `count` values that starts on a cache line, so that no vector load of a packed
+    /// operand straddles two lines (`malloc` returns large blocks 16 bytes past a page boundary).
+    static func allocateLines<F>(_ type: F.Type, count: Int) -> UnsafeMutablePointer<F> {
+        UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<F>.stride, alignment: 64).bindMemory(to: F.self, capacity: count)
+    }
+
     @inline(__always)
     static func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
 
@@ -345,30 +354,34 @@ enum CPUGemm {
             let panel = packed + q * kcEff, rows = min(mr, mcEff - q)
             let start = a.offset + (i0 + q) * a.rowStride + p0 * a.columnStride
             if a.dtype == F.storageDType && a.columnStride == 1 && rows == mr {
-                // Twelve contiguous rows, read in step and written in order as 4×4 blocks transposed in registers
+                // `mr` contiguous rows, read in step and written in order as 4×4 blocks transposed in registers
                 // (element by element, the compiler made scatters of it: single-threaded 2048³ 152 → 155 GFLOP/s),
-                // each line of them fetched while the panel before is packed: a row's `kc` values are only 16 lines,
-                // too short a stream for the hardware prefetchers.
-                let source = a.base.assumingMemoryBound(to: F.self) + start, stride = a.rowStride
-                let r0 = source, r1 = r0 + stride, r2 = r1 + stride, r3 = r2 + stride, r4 = r3 + stride
-                let r5 = r4 + stride, r6 = r5 + stride, r7 = r6 + stride, r8 = r7 + stride, r9 = r8 + stride
-                let r10 = r9 + stride, r11 = r10 + stride
-                let ahead = q + 2 * mr <= mcEff ? mr * stride : 0
+                // and with six rows a last pair interleaved; each line of them fetched while the panel before is
+                // packed: a row's `kc` values are only 16 lines, too short a stream for the hardware prefetchers.
+                let source = UnsafePointer(a.base.assumingMemoryBound(to: F.self) + start), rowStride = a.rowStride
+                @inline(__always) func row(_ r: Int) -> UnsafePointer<F> { source + r &* rowStride }
+                let ahead = q + 2 * mr <= mcEff ? mr * rowStride : 0
                 var to = panel, line = 0
                 while line < kcEff {
-                    if ahead != 0 { for r in 0..<mr { kiln_prefetch_for_read(source + ahead + r &* stride + line) } }
+                    if ahead != 0 { for r in 0..<mr { kiln_prefetch_for_read(row(r) + ahead + line) } }
                     let end = min(line + 16, kcEff)
                     var p = line
                     while p + 4 <= end {
-                        transpose4(r0 + p, r1 + p, r2 + p, r3 + p, into: to, stride: mr)
-                        transpose4(r4 + p, r5 + p, r6 + p, r7 + p, into: to + 4, stride: mr)
-                        transpose4(r8 + p, r9 + p, r10 + p, r11 + p, into: to + 8, stride: mr)
+                        for r in stride(from: 0, to: mr - 3, by: 4) {
+                            transpose4(row(r) + p, row(r + 1) + p, row(r + 2) + p, row(r + 3) + p, into: to + r, stride: mr)
+                        }
+                        if mr % 4 == 2 {
+                            let (first, second) = (row(mr - 2) + p, row(mr - 1) + p)
+                            for d in 0..<4 {
+                                to[d &* mr &+ mr &- 2] = first[d]
+                                to[d &* mr &+ mr &- 1] = second[d]
+                            }
+                        }
                         to += 4 * mr
                         p += 4
                     }
                     while p < end {
-                        to[0] = r0[p]; to[1] = r1[p]; to[2] = r2[p]; to[3] = r3[p]; to[4] = r4[p]; to[5] = r5[p]
-                        to[6] = r6[p]; to[7] = r7[p]; to[8] = r8[p]; to[9] = r9[p]; to[10] = r10[p]; to[11] = r11[p]
+                        for r in 0..<mr { to[r] = row(r)[p] }
                         to += mr
                         p += 1
                     }
@@ -405,13 +418,13 @@ enum CPUGemm {
         let slivers = (ncEff + nr - 1) / nr
         let rowMajor = abs(b.columnStride) <= abs(b.rowStride)
         if ncEff % nr != 0 {
-            // A narrow last sliver's rows are zeroed whole (two vectors each), then filled.
+            // A narrow last sliver's rows are zeroed whole (a vector or two each), then filled.
             typealias V = SIMD16<F>
-            let sliver = packed + (slivers - 1) * nr * kcEff, half = V.scalarCount * MemoryLayout<F>.stride
+            let sliver = packed + (slivers - 1) * nr * kcEff, vector = V.scalarCount * MemoryLayout<F>.stride
             for kk in 0..<kcEff {
                 let row = UnsafeMutableRawPointer(sliver + kk &* nr)
                 row.storeBytes(of: V(), as: V.self)
-                row.storeBytes(of: V(), toByteOffset: half, as: V.self)
+                if nr > V.scalarCount { row.storeBytes(of: V(), toByteOffset: vector, as: V.self) }
             }
         }
         if b.dtype == F.storageDType && b.columnStride == 1 {
@@ -477,8 +490,10 @@ enum CPUGemm {
     /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` are not stored: read in place they repeat the
     /// last real row, and a packed micro-panel (`packedLeft`, rows at constant offsets) holds zeros there.
     ///
-    /// Twenty-four float32 accumulators (twelve rows, two vectors each) keep both fused multiply-add pipes of a core
-    /// busy through their four-cycle latency; each depth step loads two vectors of B and broadcasts twelve of A.
+    /// Twelve rows of two float32 vectors of sixteen (AVX-512), or six of one (two AVX2 registers each): twenty-four
+    /// accumulator registers, or twelve, keep both fused multiply-add pipes of a core busy through their latency;
+    /// each depth step loads one row of B (`nr` values) and broadcasts `mr` values of A. The rows past `mr` and the
+    /// second vector where `nr` is sixteen fold away, `mr` and `nr` being constants of the build.
     @inline(__always)
     static func microKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
                                          rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
@@ -493,51 +508,58 @@ enum CPUGemm {
         let a0 = leftRow(0), a1 = leftRow(1), a2 = leftRow(2), a3 = leftRow(3), a4 = leftRow(4), a5 = leftRow(5)
         let a6 = leftRow(6), a7 = leftRow(7), a8 = leftRow(8), a9 = leftRow(9), aA = leftRow(10), aB = leftRow(11)
         let bStep = rightStride * MemoryLayout<F>.stride, half = V.scalarCount * MemoryLayout<F>.stride
-        // A right operand read in place has its rows a stride apart, two or three lines each, which the hardware
+        let wide = nr > V.scalarCount, rowBytes = nr * MemoryLayout<F>.stride, third = mr / 3
+        // A right operand read in place has its rows a stride apart, one to three lines each, which the hardware
         // prefetchers do not follow: each step asks for the row sixteen ahead (a 3×3 convolution over 56×56 images,
         // 64 to 64 channels: 115 → 176 GFLOP/s; four rows ahead 151, eight 163, twenty-four and thirty-two no better).
         let ahead = rightStride == nr ? 0 : 16 &* bStep
-        // The depth loop for the first 4, 8 or 12 rows: a short sliver (a 16-row block's last 4 rows) does not pay for
-        // twelve. Each call below passes a constant, so each inlined loop keeps only its own rows.
+        // The depth loop for the first third, two thirds or all of the rows: a short sliver (a 16-row block's last 4
+        // rows of 12) does not pay for all. Each call below passes a constant, so each inlined loop keeps only its own.
         @inline(__always) func accumulate(groups: Int) {
             var b = UnsafeRawPointer(right), p = 0
+            let used = groups * third
             for _ in 0..<kc {
                 if ahead != 0 {
                     kiln_prefetch_for_read(b + ahead)
-                    kiln_prefetch_for_read(b + (ahead &+ half))
-                    kiln_prefetch_for_read(b + (ahead &+ 2 &* half &- 1))
+                    if wide { kiln_prefetch_for_read(b + (ahead &+ half)) }
+                    kiln_prefetch_for_read(b + (ahead &+ rowBytes &- 1))
                 }
-                let b0 = b.loadUnaligned(as: V.self), b1 = b.loadUnaligned(fromByteOffset: half, as: V.self)
-                @inline(__always) func row(_ a: UnsafePointer<F>, _ low: inout V, _ high: inout V) {
+                let b0 = b.loadUnaligned(as: V.self), b1 = wide ? b.loadUnaligned(fromByteOffset: half, as: V.self) : V()
+                @inline(__always) func row(_ r: Int, _ a: UnsafePointer<F>, _ low: inout V, _ high: inout V) {
+                    guard r < used else { return }
                     let broadcast = V(repeating: a[p])
                     low = F.multiplyAdd(b0, broadcast, low)
-                    high = F.multiplyAdd(b1, broadcast, high)
+                    if wide { high = F.multiplyAdd(b1, broadcast, high) }
                 }
-                row(a0, &c00, &c01); row(a1, &c10, &c11); row(a2, &c20, &c21); row(a3, &c30, &c31)
-                if groups > 1 { row(a4, &c40, &c41); row(a5, &c50, &c51); row(a6, &c60, &c61); row(a7, &c70, &c71) }
-                if groups > 2 { row(a8, &c80, &c81); row(a9, &c90, &c91); row(aA, &cA0, &cA1); row(aB, &cB0, &cB1) }
+                row(0, a0, &c00, &c01); row(1, a1, &c10, &c11); row(2, a2, &c20, &c21); row(3, a3, &c30, &c31)
+                row(4, a4, &c40, &c41); row(5, a5, &c50, &c51); row(6, a6, &c60, &c61); row(7, a7, &c70, &c71)
+                row(8, a8, &c80, &c81); row(9, a9, &c90, &c91); row(10, aA, &cA0, &cA1); row(11, aB, &cB0, &cB1)
                 b += bStep
                 p &+= depthStride
             }
         }
         prefetchTile(c, rows: rows, columns: columns, rowStride: ldc)
-        switch rows {
-        case ...4: accumulate(groups: 1)
-        case ...8: accumulate(groups: 2)
-        default: accumulate(groups: 3)
+        if rows <= third {
+            accumulate(groups: 1)
+        } else if rows <= 2 * third {
+            accumulate(groups: 2)
+        } else {
+            accumulate(groups: 3)
         }
         @inline(__always) func store(_ r: Int, _ low: V, _ high: V) {
-            guard r < rows else { return }
+            guard r < 3 * third && r < rows else { return }
             let row = c + r * ldc
             if columns == nr {
                 let raw = UnsafeMutableRawPointer(row)
                 if overwrite {
                     raw.storeBytes(of: low * alpha, as: V.self)
-                    raw.storeBytes(of: high * alpha, toByteOffset: half, as: V.self)
+                    if wide { raw.storeBytes(of: high * alpha, toByteOffset: half, as: V.self) }
                 } else {
                     raw.storeBytes(of: F.multiplyAdd(low, V(repeating: alpha), raw.loadUnaligned(as: V.self)), as: V.self)
-                    raw.storeBytes(of: F.multiplyAdd(high, V(repeating: alpha), raw.loadUnaligned(fromByteOffset: half, as: V.self)),
-                                   toByteOffset: half, as: V.self)
+                    if wide {
+                        raw.storeBytes(of: F.multiplyAdd(high, V(repeating: alpha), raw.loadUnaligned(fromByteOffset: half, as: V.self)),
+                                       toByteOffset: half, as: V.self)
+                    }
                 }
             } else {
                 for j in 0..<columns {

@@ -84,4 +84,13 @@ static inline __attribute__((always_inline)) void kiln_prefetch_for_write(const 
     __builtin_prefetch(p, 1, 3);
 }
 
+/// 1 where the build's target CPU has 32 vector registers of 64 bytes (AVX-512), which the GEMM micro-kernel's
+/// largest register tile needs, 0 otherwise: decided by the build's target (`-target-cpu`). A macro, so that Swift
+/// sees a constant.
+#if defined(__AVX512F__)
+#define KILN_WIDE_VECTOR_REGISTERS 1
+#else
+#define KILN_WIDE_VECTOR_REGISTERS 0
+#endif
+
 #endif
