@@ -59,6 +59,12 @@ static inline __attribute__((always_inline)) float kiln_max_float16(kiln_float16
     return d.x > d.y ? d.x : d.y;
 }
 
+/// The larger of `a` and `b` lane by lane, `b` where either is NaN: one `maxps`-class instruction (a NaN-keeping
+/// maximum takes four), for maxima whose NaNs reach the result another way.
+static inline __attribute__((always_inline)) kiln_float16 kiln_greater_float16(kiln_float16 a, kiln_float16 b) {
+    return a > b ? a : b;
+}
+
 /// Whether any of sixteen lanes is NaN (the only value unequal to itself): the lane masks or-ed together.
 static inline __attribute__((always_inline)) int kiln_has_nan_float16(kiln_float16 a) {
     int __attribute__((ext_vector_type(16))) unordered = a != a;
