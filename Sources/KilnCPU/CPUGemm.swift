@@ -547,7 +547,7 @@ enum CPUGemm {
             accumulate(groups: 3)
         }
         @inline(__always) func store(_ r: Int, _ low: V, _ high: V) {
-            guard r < 3 * third && r < rows else { return }
+            guard r < mr && r < rows else { return }
             let row = c + r * ldc
             if columns == nr {
                 let raw = UnsafeMutableRawPointer(row)

@@ -341,7 +341,8 @@ enum VectorMath {
         var s0 = V(repeating: 0), s1 = s0, m0 = V(repeating: -.infinity), m1 = m0
         var i = 0
         // Two vectors a step where there are 32 vector registers; with 16 (AVX2), the two exponentials' constants and
-        // temporaries spilled to the stack (cross-entropy over 4096×4096 float32 on a Zen 3, a thread: 5.2–7.3 → 7.1–9.4 GB/s; two: 11.6–11.7 → 14.4–14.6).
+        // temporaries spilled to the stack (cross-entropy over 4096×4096 float32 on a Zen 3, one thread: 5.2–7.3 →
+        // 7.1–9.4 GB/s; two: 11.6–11.7 → 14.4–14.6).
         while KILN_WIDE_VECTOR_REGISTERS != 0 && i + 32 <= count {
             s0 += expOfNonPositive(load(a + i) - shift)
             s1 += expOfNonPositive(load(a + i + 16) - shift)

@@ -6,7 +6,7 @@
 // (`-target-cpu native` on x86-64 since Haswell, every AArch64) emits one fused instruction and a portable build
 // emits a multiply and an add.
 //
-// Widening, horizontal sums and maxima, and a NaN test: the standard library's generic
+// Widening, horizontal sums and maxima, a NaN-blind maximum, and a NaN test: the standard library's generic
 // `SIMD8<Double>(SIMD8<Float>)`, `sum()`, `max()` and `any(_:)` are sometimes left as out-of-line calls in hot
 // loops (the conversion passing its result in four 128-bit registers). Here they are inlined: one conversion
 // instruction, the lanes added in the same order as `sum()`, and a maximum as a tree over halves (exact in any
@@ -14,6 +14,9 @@
 //
 // Prefetch hints: the GEMM micro-kernel asks for its tile of C while it multiplies, and the vector maps and
 // reductions ask for the line 4 KB ahead of the one they read, so that loads stay in flight while they compute.
+//
+// The target's register file (`KILN_WIDE_VECTOR_REGISTERS`), which sizes the GEMM's register tile and how many
+// vectors a loop keeps in flight.
 //
 // Every function is inlined into its Swift caller; the vector types import as `SIMD8`/`SIMD16` of `Float`/`Double`.
 #ifndef KILN_CSIMD_H
