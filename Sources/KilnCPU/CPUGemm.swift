@@ -8,10 +8,15 @@ import KilnCore
 /// micro-kernel (`mr × nr`) runs over them.
 enum CPUGemm {
     /// Rows of the micro-kernel's tile: twelve where the target has 32 vector registers of sixteen floats (AVX-512),
-    /// six otherwise (AVX2's sixteen registers of eight: its twelve accumulators, two of B and a broadcast fill them).
+    /// six otherwise (AVX2's sixteen registers of eight: its twelve accumulators, two of B and a broadcast fill them;
+    /// the same with SSE's sixteen of four, rows of eight floats).
     @inline(__always) static var mr: Int { KILN_WIDE_VECTOR_REGISTERS != 0 ? 12 : 6 }
-    /// Columns of the micro-kernel's tile: two vectors of sixteen floats a row, or one (see `mr`).
-    @inline(__always) static var nr: Int { KILN_WIDE_VECTOR_REGISTERS != 0 ? 32 : 16 }
+    /// Columns of the micro-kernel's tile: two vectors of sixteen floats a row (AVX-512), one (AVX2, AArch64), or
+    /// one of eight (x86-64 without AVX, whose twenty-four registers for a 6×16 tile spilled: 2048³ at 31–33
+    /// GFLOP/s on two Zen 3 cores). See `mr`.
+    @inline(__always) static var nr: Int {
+        KILN_WIDE_VECTOR_REGISTERS != 0 ? 32 : KILN_NARROW_VECTOR_REGISTERS != 0 ? 8 : 16
+    }
     static let kc = 256
     static let mc = 48
     /// Columns of a packed panel of B: `kc × nc` float32 values, 512 KB, stay in a core's second-level cache. At
@@ -418,13 +423,14 @@ enum CPUGemm {
         let slivers = (ncEff + nr - 1) / nr
         let rowMajor = abs(b.columnStride) <= abs(b.rowStride)
         if ncEff % nr != 0 {
-            // A narrow last sliver's rows are zeroed whole (a vector or two each), then filled.
-            typealias V = SIMD16<F>
-            let sliver = packed + (slivers - 1) * nr * kcEff, vector = V.scalarCount * MemoryLayout<F>.stride
+            // A narrow last sliver's rows are zeroed whole (a vector or a few each), then filled.
+            typealias V = SIMD8<F>
+            let sliver = packed + (slivers - 1) * nr * kcEff
             for kk in 0..<kcEff {
                 let row = UnsafeMutableRawPointer(sliver + kk &* nr)
-                row.storeBytes(of: V(), as: V.self)
-                if nr > V.scalarCount { row.storeBytes(of: V(), toByteOffset: vector, as: V.self) }
+                for offset in stride(from: 0, to: nr * MemoryLayout<F>.stride, by: MemoryLayout<V>.stride) {
+                    row.storeBytes(of: V(), toByteOffset: offset, as: V.self)
+                }
             }
         }
         if b.dtype == F.storageDType && b.columnStride == 1 {
@@ -490,16 +496,34 @@ enum CPUGemm {
     /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` are not stored: read in place they repeat the
     /// last real row, and a packed micro-panel (`packedLeft`, rows at constant offsets) holds zeros there.
     ///
-    /// Twelve rows of two float32 vectors of sixteen (AVX-512), or six of one (two AVX2 registers each): twenty-four
-    /// accumulator registers, or twelve, keep both fused multiply-add pipes of a core busy through their latency;
-    /// each depth step loads one row of B (`nr` values) and broadcasts `mr` values of A. The rows past `mr` and the
-    /// second vector where `nr` is sixteen fold away, `mr` and `nr` being constants of the build.
+    /// Twelve rows of two float32 vectors of sixteen (AVX-512), or six of one (two AVX2 registers each, or two SSE
+    /// registers of a vector of eight): twenty-four accumulator registers, or twelve, keep both fused multiply-add
+    /// pipes of a core busy through their latency (or its multiply and add pipes); each depth step loads one row of B
+    /// (`nr` values) and broadcasts `mr` values of A. The rows past `mr` and the second vector where `nr` is sixteen
+    /// fold away, `mr` and `nr` being constants of the build.
     @inline(__always)
     static func microKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
                                          rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
                                          columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
                                          alpha: F, overwrite: Bool, packedLeft: Bool = false) {
-        typealias V = SIMD16<F>
+        if nr == 8 {
+            microKernel(SIMD8<F>.self, kc, left: left, rowStride: rowStride, depthStride: depthStride, rows: rows,
+                        right: right, depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha,
+                        overwrite: overwrite, packedLeft: packedLeft)
+        } else {
+            microKernel(SIMD16<F>.self, kc, left: left, rowStride: rowStride, depthStride: depthStride, rows: rows,
+                        right: right, depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha,
+                        overwrite: overwrite, packedLeft: packedLeft)
+        }
+    }
+
+    /// `microKernel` with rows of `V`: one vector a row, or two where `nr` is twice its lanes.
+    @inline(__always)
+    private static func microKernel<F, V: TileVector>(_ vector: V.Type, _ kc: Int, left: UnsafePointer<F>, rowStride: Int,
+                                                      depthStride: Int, rows: Int, right: UnsafePointer<F>,
+                                                      depthStride rightStride: Int, columns: Int,
+                                                      c: UnsafeMutablePointer<F>, rowStride ldc: Int, alpha: F,
+                                                      overwrite: Bool, packedLeft: Bool) where V.Scalar == F {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
         var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
         var c80 = V(), c81 = V(), c90 = V(), c91 = V(), cA0 = V(), cA1 = V(), cB0 = V(), cB1 = V()
@@ -528,8 +552,8 @@ enum CPUGemm {
                 @inline(__always) func row(_ r: Int, _ a: UnsafePointer<F>, _ low: inout V, _ high: inout V) {
                     guard r < used else { return }
                     let broadcast = V(repeating: a[p])
-                    low = F.multiplyAdd(b0, broadcast, low)
-                    if wide { high = F.multiplyAdd(b1, broadcast, high) }
+                    low = V.multiplyAdd(b0, broadcast, low)
+                    if wide { high = V.multiplyAdd(b1, broadcast, high) }
                 }
                 row(0, a0, &c00, &c01); row(1, a1, &c10, &c11); row(2, a2, &c20, &c21); row(3, a3, &c30, &c31)
                 row(4, a4, &c40, &c41); row(5, a5, &c50, &c51); row(6, a6, &c60, &c61); row(7, a7, &c70, &c71)
@@ -555,9 +579,9 @@ enum CPUGemm {
                     raw.storeBytes(of: low * alpha, as: V.self)
                     if wide { raw.storeBytes(of: high * alpha, toByteOffset: half, as: V.self) }
                 } else {
-                    raw.storeBytes(of: F.multiplyAdd(low, V(repeating: alpha), raw.loadUnaligned(as: V.self)), as: V.self)
+                    raw.storeBytes(of: V.multiplyAdd(low, V(repeating: alpha), raw.loadUnaligned(as: V.self)), as: V.self)
                     if wide {
-                        raw.storeBytes(of: F.multiplyAdd(high, V(repeating: alpha), raw.loadUnaligned(fromByteOffset: half, as: V.self)),
+                        raw.storeBytes(of: V.multiplyAdd(high, V(repeating: alpha), raw.loadUnaligned(fromByteOffset: half, as: V.self)),
                                        toByteOffset: half, as: V.self)
                     }
                 }
@@ -586,4 +610,22 @@ enum CPUGemm {
             kiln_prefetch_for_write(row + columns - 1)
         }
     }
+}
+
+/// A vector of `CPUFloat` lanes that the GEMM micro-kernel's tile rows are made of (`CPUGemm.nr`).
+protocol TileVector: SIMD where Scalar: CPUFloat {
+    /// `a·b + c` lane by lane.
+    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self
+}
+
+extension SIMD16: TileVector where Scalar: CPUFloat {
+    /// One fused instruction on a target with fused multiply-add (`CPUFloat.multiplyAdd`).
+    @inline(__always)
+    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { Scalar.multiplyAdd(a, b, c) }
+}
+
+extension SIMD8: TileVector where Scalar: CPUFloat {
+    /// A multiply and an add: rows of eight are taken only by targets without AVX, so without fused multiply-add.
+    @inline(__always)
+    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { a * b + c }
 }

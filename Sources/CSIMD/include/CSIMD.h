@@ -15,8 +15,8 @@
 // Prefetch hints: the GEMM micro-kernel asks for its tile of C while it multiplies, and the vector maps and
 // reductions ask for the line 4 KB ahead of the one they read, so that loads stay in flight while they compute.
 //
-// The target's register file (`KILN_WIDE_VECTOR_REGISTERS`), which sizes the GEMM's register tile and how many
-// vectors a loop keeps in flight.
+// The target's register file (`KILN_WIDE_VECTOR_REGISTERS`, `KILN_NARROW_VECTOR_REGISTERS`), which sizes the
+// GEMM's register tile and how many vectors a loop keeps in flight.
 //
 // Every function is inlined into its Swift caller; the vector types import as `SIMD8`/`SIMD16` of `Float`/`Double`.
 #ifndef KILN_CSIMD_H
@@ -100,6 +100,14 @@ static inline __attribute__((always_inline)) void kiln_prefetch_for_write(const 
 #define KILN_WIDE_VECTOR_REGISTERS 1
 #else
 #define KILN_WIDE_VECTOR_REGISTERS 0
+#endif
+
+/// 1 where the build's target CPU has only sixteen vector registers of 16 bytes (x86-64 without AVX: the portable
+/// default build), for which the GEMM micro-kernel takes a smaller register tile, 0 otherwise (AArch64 has 32).
+#if defined(__x86_64__) && !defined(__AVX__)
+#define KILN_NARROW_VECTOR_REGISTERS 1
+#else
+#define KILN_NARROW_VECTOR_REGISTERS 0
 #endif
 
 #endif
