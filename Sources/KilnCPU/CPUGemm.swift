@@ -12,8 +12,8 @@ enum CPUGemm {
     /// the same with SSE's sixteen of four, rows of eight floats).
     @inline(__always) static var mr: Int { KILN_WIDE_VECTOR_REGISTERS != 0 ? 12 : 6 }
     /// Columns of the micro-kernel's tile: two vectors of sixteen floats a row (AVX-512), one (AVX2, AArch64), or
-    /// one of eight (x86-64 without AVX, whose twenty-four registers for a 6×16 tile spilled: 2048³ at 31–33
-    /// GFLOP/s on two Zen 3 cores). See `mr`.
+    /// one of eight (x86-64 without AVX, whose twenty-four registers for a 6×16 tile spilled: 2048³ at 31–36
+    /// GFLOP/s on two Zen 3 cores, 33–49 with rows of eight). See `mr`.
     @inline(__always) static var nr: Int {
         KILN_WIDE_VECTOR_REGISTERS != 0 ? 32 : KILN_NARROW_VECTOR_REGISTERS != 0 ? 8 : 16
     }
@@ -610,22 +610,4 @@ enum CPUGemm {
             kiln_prefetch_for_write(row + columns - 1)
         }
     }
-}
-
-/// A vector of `CPUFloat` lanes that the GEMM micro-kernel's tile rows are made of (`CPUGemm.nr`).
-protocol TileVector: SIMD where Scalar: CPUFloat {
-    /// `a·b + c` lane by lane.
-    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self
-}
-
-extension SIMD16: TileVector where Scalar: CPUFloat {
-    /// One fused instruction on a target with fused multiply-add (`CPUFloat.multiplyAdd`).
-    @inline(__always)
-    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { Scalar.multiplyAdd(a, b, c) }
-}
-
-extension SIMD8: TileVector where Scalar: CPUFloat {
-    /// A multiply and an add: rows of eight are taken only by targets without AVX, so without fused multiply-add.
-    @inline(__always)
-    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { a * b + c }
 }

@@ -64,3 +64,21 @@ extension UnsafeMutablePointer where Pointee: CPUFloat {
         }
     }
 }
+
+/// A vector of `CPUFloat` lanes that the GEMM micro-kernel's tile rows are made of (`CPUGemm.nr`).
+protocol TileVector: SIMD where Scalar: CPUFloat {
+    /// `a·b + c` lane by lane.
+    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self
+}
+
+extension SIMD16: TileVector where Scalar: CPUFloat {
+    /// One fused instruction on a target with fused multiply-add (`CPUFloat.multiplyAdd`).
+    @inline(__always)
+    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { Scalar.multiplyAdd(a, b, c) }
+}
+
+extension SIMD8: TileVector where Scalar: CPUFloat {
+    /// A multiply and an add: rows of eight are taken only by targets without AVX, so without fused multiply-add.
+    @inline(__always)
+    static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { a * b + c }
+}
