@@ -499,22 +499,19 @@ enum CPUGemm {
     /// Twelve rows of two float32 vectors of sixteen (AVX-512), or six of one (two AVX2 registers each, or two SSE
     /// registers of a vector of eight): twenty-four accumulator registers, or twelve, keep both fused multiply-add
     /// pipes of a core busy through their latency (or its multiply and add pipes); each depth step loads one row of B
-    /// (`nr` values) and broadcasts `mr` values of A. The rows past `mr` and the second vector where `nr` is sixteen
+    /// (`nr` values) and broadcasts `mr` values of A. The rows past `mr`, and the second vector where a row is one,
     /// fold away, `mr` and `nr` being constants of the build.
     @inline(__always)
     static func microKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
                                          rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
                                          columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
                                          alpha: F, overwrite: Bool, packedLeft: Bool = false) {
-        if nr == 8 {
-            microKernel(SIMD8<F>.self, kc, left: left, rowStride: rowStride, depthStride: depthStride, rows: rows,
-                        right: right, depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha,
-                        overwrite: overwrite, packedLeft: packedLeft)
-        } else {
-            microKernel(SIMD16<F>.self, kc, left: left, rowStride: rowStride, depthStride: depthStride, rows: rows,
+        @inline(__always) func tile<V: TileVector>(rowsOf vector: V.Type) where V.Scalar == F {
+            microKernel(vector, kc, left: left, rowStride: rowStride, depthStride: depthStride, rows: rows,
                         right: right, depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha,
                         overwrite: overwrite, packedLeft: packedLeft)
         }
+        if nr == 8 { tile(rowsOf: SIMD8<F>.self) } else { tile(rowsOf: SIMD16<F>.self) }
     }
 
     /// `microKernel` with rows of `V`: one vector a row, or two where `nr` is twice its lanes.
