@@ -16,12 +16,19 @@ struct BenchCase: Sendable {
     /// `1024x1024x1024`.
     var shapeText: String { shape.map(String.init).joined(separator: "x") }
 
-    /// The float32 square sizes and the GPT-2 small shapes for 4096 rows (B×T) of the `gemm` suite, plus half
-    /// precision on a GPU.
-    static func gemm(halfPrecision: Bool) -> [BenchCase] {
-        let shapes = [256, 512, 1024, 2048, 4096].map { [$0, $0, $0] } + [[4096, 768, 768], [4096, 768, 3072], [4096, 3072, 768], [4096, 768, 50304]]
+    /// The `gemm` suite for `[m, k, n]` `shapes`, by default the float32 square sizes and the GPT-2 small shapes
+    /// for 4096 rows (B×T); half precision too on a GPU.
+    static func gemm(halfPrecision: Bool, shapes: [[Int]] = [256, 512, 1024, 2048, 4096].map { [$0, $0, $0] }
+                        + [[4096, 768, 768], [4096, 768, 3072], [4096, 3072, 768], [4096, 768, 50304]]) -> [BenchCase] {
         let dtypes = halfPrecision ? ["float32", "float16", "bfloat16"] : ["float32"]
         return dtypes.flatMap { dtype in shapes.map { BenchCase(suite: "gemm", name: "gemm", shape: $0, dtype: dtype) } }
+    }
+
+    /// `[m, k, n]` for a product's shape written `MxKxN` (positive sizes), else nil.
+    static func gemmShape(_ text: String) -> [Int]? {
+        let parts = text.split(separator: "x", omittingEmptySubsequences: false)
+        let sizes = parts.compactMap { Int($0) }.filter { $0 > 0 }
+        return parts.count == 3 && sizes.count == 3 ? sizes : nil
     }
 
     /// The `ops` suite: a copy (the bandwidth every memory-bound op is compared with), elementwise maths,

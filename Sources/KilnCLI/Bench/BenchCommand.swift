@@ -28,7 +28,7 @@ public enum BenchCommand {
       --peer-python   the Python that runs the peers (default: KILN_PEER_PYTHON, else python3)
       --no-peers      time Kiln only
       --only NAME,…   only the named benchmarks of the chosen suites or shapes (e.g. --only lstm,gpt or
-                      --only 1024x1024x1024)
+                      --only 1024x1024x1024); with gemm, any MxKxN is timed (--only 2048x128x384)
 
     Times are medians over repeats after a warm-up, synchronised with the device, with inputs rotated between
     sets. ratio = peer time / Kiln time: above 1, Kiln is faster. A peer that cannot run is reported as missing.
@@ -61,7 +61,11 @@ public enum BenchCommand {
         }
         if let only = try args.value("only") {
             let names = Set(only.split(separator: ",").map(String.init))
+            // A gemm shape outside the suite's list is timed too: a kernel author's own shapes.
+            let extraShapes = !suites.contains("gemm") ? [] : names.sorted().compactMap(BenchCase.gemmShape)
+                .filter { shape in !cases.contains { $0.suite == "gemm" && $0.shape == shape } }
             cases = cases.filter { names.contains($0.name) || names.contains($0.shapeText) }
+                + BenchCase.gemm(halfPrecision: device.kind == .cuda, shapes: extraShapes)
             guard !cases.isEmpty else {
                 throw UsageError(description: "--only \(only): no benchmark of \(suites.joined(separator: ", ")) has that name or shape")
             }
