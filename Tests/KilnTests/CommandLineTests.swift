@@ -56,19 +56,20 @@ import KilnNN
         }
     }
 
-    /// `kiln bench gemm --only MxKxN` times a shape outside the suite's list and writes it to the JSON; a size that
-    /// is not positive names no benchmark.
+    /// `kiln bench gemm --only MxKxN` (or `BxMxKxN`) times a shape outside the suite's list and writes it to the
+    /// JSON; a size that is not positive names no benchmark.
     @Test func benchTimesAnyGemmShape() throws {
         let json = Self.temporary("bench") + ".json"
         defer { try? FileManager.default.removeItem(atPath: json) }
         let run = try Self.captured {
-            try BenchCommand.run(["gemm", "--device", "cpu", "--only", "24x16x8", "--no-peers", "--json", json], print: $0)
+            try BenchCommand.run(["gemm", "--device", "cpu", "--only", "24x16x8,3x24x16x8", "--no-peers", "--json", json],
+                                 print: $0)
         }
-        #expect(run.status == 0 && run.output.contains("24x16x8"))
+        #expect(run.status == 0 && run.output.contains("3x24x16x8"))
         let results = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json)))
             as? [String: Any])["results"] as? [[String: Any]]
-        #expect(results?.count == 1 && results?.first?["shape"] as? String == "24x16x8")
-        #expect((results?.first?["gflops"] as? Double ?? 0) > 0)
+        #expect(results?.map { $0["shape"] as? String } == ["24x16x8", "3x24x16x8"])
+        #expect(results?.allSatisfy { ($0["gflops"] as? Double ?? 0) > 0 } == true)
         #expect(throws: UsageError.self) { try BenchCommand.run(["gemm", "--only", "24x0x8", "--no-peers"]) { _ in } }
     }
 

@@ -5,7 +5,7 @@ struct BenchCase: Sendable {
     let suite: String
     /// The workload's name (`gemm`, `add`, `softmax`, `mlp`, …).
     let name: String
-    /// Its sizes (`[m, k, n]` for gemm, the tensor shape for ops, the batch for training).
+    /// Its sizes (`[m, k, n]` or `[batch, m, k, n]` for gemm, the tensor shape for ops, the batch for training).
     let shape: [Int]
     /// The element type (`float32`, `float16`, `bfloat16`).
     let dtype: String
@@ -24,11 +24,12 @@ struct BenchCase: Sendable {
         return dtypes.flatMap { dtype in shapes.map { BenchCase(suite: "gemm", name: "gemm", shape: $0, dtype: dtype) } }
     }
 
-    /// `[m, k, n]` for a product's shape written `MxKxN` (positive sizes), else nil.
+    /// `[m, k, n]` for a product's shape written `MxKxN`, or `[batch, m, k, n]` for `BxMxKxN` (positive sizes),
+    /// else nil.
     static func gemmShape(_ text: String) -> [Int]? {
         let parts = text.split(separator: "x", omittingEmptySubsequences: false)
         let sizes = parts.compactMap { Int($0) }.filter { $0 > 0 }
-        return parts.count == 3 && sizes.count == 3 ? sizes : nil
+        return (3...4).contains(parts.count) && sizes.count == parts.count ? sizes : nil
     }
 
     /// The `ops` suite: a copy (the bandwidth every memory-bound op is compared with), elementwise maths,

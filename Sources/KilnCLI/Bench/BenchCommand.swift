@@ -28,7 +28,8 @@ public enum BenchCommand {
       --peer-python   the Python that runs the peers (default: KILN_PEER_PYTHON, else python3)
       --no-peers      time Kiln only
       --only NAME,…   only the named benchmarks of the chosen suites or shapes (e.g. --only lstm,gpt or
-                      --only 1024x1024x1024); with gemm, any MxKxN is timed (--only 2048x128x384)
+                      --only 1024x1024x1024); with gemm, any MxKxN or batched BxMxKxN is timed (--only
+                      2048x128x384,64x128x32x128)
 
     Times are medians over repeats after a warm-up, synchronised with the device, with inputs rotated between
     sets. ratio = peer time / Kiln time: above 1, Kiln is faster. A peer that cannot run is reported as missing.

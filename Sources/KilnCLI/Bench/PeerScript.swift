@@ -7,7 +7,7 @@ import Foundation
 enum PeerScript {
     /// The Python source.
     static let source = #"""
-import json, sys, time
+import json, math, sys, time
 
 spec = json.load(open(sys.argv[1]))
 device, threads = spec["device"], spec["threads"]
@@ -57,14 +57,16 @@ def median_ms(body, minimum=3, budget=1.0, warmup=1, between=None):
 def torch_dtype(name):
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
 
-def gemm_numpy(m, k, n):
-    sets = [(np.random.randn(m, k).astype(np.float32), np.random.randn(k, n).astype(np.float32)) for _ in range(2)]
-    big = 2 * m * k * n > 1e11
+def gemm_numpy(shape):
+    *batch, m, k, n = shape
+    sets = [(np.random.randn(*batch, m, k).astype(np.float32), np.random.randn(*batch, k, n).astype(np.float32)) for _ in range(2)]
+    big = 2 * math.prod(shape) > 1e11
     return median_ms(lambda i: sets[i % 2][0] @ sets[i % 2][1], minimum=2 if big else 3, budget=0 if big else 1)
 
-def gemm_torch(m, k, n, dtype):
-    sets = [(torch.randn(m, k, device=dev, dtype=dtype), torch.randn(k, n, device=dev, dtype=dtype)) for _ in range(2)]
-    big = 2 * m * k * n > 1e11 and device == "cpu"
+def gemm_torch(shape, dtype):
+    *batch, m, k, n = shape
+    sets = [(torch.randn(*batch, m, k, device=dev, dtype=dtype), torch.randn(*batch, k, n, device=dev, dtype=dtype)) for _ in range(2)]
+    big = 2 * math.prod(shape) > 1e11 and device == "cpu"
     return median_ms(lambda i: sets[i % 2][0] @ sets[i % 2][1], minimum=2 if big else 3, budget=0 if big else 1)
 
 def op_torch(name, s):
@@ -168,10 +170,10 @@ for case in spec["cases"]:
     suite, name, shape, dtype = case["suite"], case["name"], case["shape"], case["dtype"]
     peers = []
     if suite == "gemm" and device == "cpu" and dtype == "float32" and np is not None:
-        peers.append(("numpy", lambda: gemm_numpy(*shape)))
+        peers.append(("numpy", lambda: gemm_numpy(shape)))
     if torch is not None:
         if suite == "gemm":
-            peers.append(("torch", lambda: gemm_torch(*shape, torch_dtype(dtype))))
+            peers.append(("torch", lambda: gemm_torch(shape, torch_dtype(dtype))))
         elif suite == "ops":
             peers.append(("torch", lambda: op_torch(name, shape)))
         else:
