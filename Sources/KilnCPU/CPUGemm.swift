@@ -325,15 +325,17 @@ enum CPUGemm {
                                             left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>,
                                             bias: Bias<F>?, overwrite: Bool) {
         // Read in place, the right operand's last sliver is still packed when it is narrower than nr, so that
-        // no vector load runs past the matrix.
-        let packedB = allocateLines(F.self, count: kc * (packRight ? min(nc, roundUp(n, nr)) : nr))
+        // no vector load runs past the matrix. The buffers hold one depth block: a product shallower than `kc`
+        // (attention's 32-deep heads) takes less than the 128 KB at which `malloc` maps fresh pages for a block.
+        let depth = min(k, kc)
+        let packedB = allocateLines(F.self, count: depth * (packRight ? min(nc, roundUp(n, nr)) : nr))
         defer { UnsafeMutableRawPointer(packedB).deallocate() }
         // A right operand read in place has few rows of C (`readsRightInPlace`): one block of all of them reads each
         // of its slivers from memory once.
         let blockRows = packRight ? mc : m
         let packLeft = packsLeft(F.self, a, columns: n)
         let chunkRows = packLeft ? min(m, roundUp(packedLeftRows, blockRows)) : m
-        let packedA = packLeft ? allocateLines(F.self, count: roundUp(chunkRows, mr) * kc) : nil
+        let packedA = packLeft ? allocateLines(F.self, count: roundUp(chunkRows, mr) * depth) : nil
         defer { packedA.map { UnsafeMutableRawPointer($0).deallocate() } }
         let leftElements = a.base.assumingMemoryBound(to: F.self) + a.offset
         let rightElements = b.base.assumingMemoryBound(to: F.self) + b.offset
