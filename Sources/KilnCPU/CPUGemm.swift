@@ -1,6 +1,5 @@
 import CSIMD
 import KilnCore
-import Synchronization
 
 /// Matrix multiplication on the CPU: a cache-blocked GEMM in the BLIS style. Panels of B (`kc × nc`) are packed
 /// into contiguous slivers — which also converts dtypes and absorbs any strides, so transposed operands cost
@@ -206,23 +205,18 @@ enum CPUGemm {
             + (readsRightInPlace(F.self, right, rows: rows) ? 0 : k * columns)
     }
 
-    /// `C += alpha·left·right` (`C = …` when `overwrite`), split over threads by rows or columns of C (one region
-    /// each) or by depth (`split`). One dispatch per product.
+    /// `C += alpha·left·right` (`C = …` when `overwrite`), split into one region of C per thread: column ranges
+    /// or row ranges (`splitsColumns`). One dispatch per product.
     private static func blocked<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
                                              left a: Matrix, right b: Matrix, c: Output<F>, bias: Bias<F>?,
                                              overwrite: Bool, threaded: Bool) {
         let packRight = !readsRightInPlace(F.self, b, rows: m)
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
         let parts = threaded ? min(Parallel.threadCount, max(slivers, rowSlivers)) : 1
-        let split = split(m: m, n: n, k: k, parts: parts, packRight: packRight,
-                          packsLeft: { packsLeft(F.self, a, columns: $0) })
-        if split == .depth {
-            return overDepth(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, packRight: packRight, c: c,
-                             bias: bias, overwrite: overwrite, parts: parts)
-        }
+        let splitsColumns = splitsColumns(m: m, n: n, k: k, parts: parts, packRight: packRight,
+                                          packsLeft: { packsLeft(F.self, a, columns: $0) })
         Parallel.forEach(parts, grain: 1) { range in
             for part in range {
-                let splitsColumns = split == .columns
                 let units = splitsColumns ? slivers : rowSlivers, unit = splitsColumns ? nr : mr
                 let start = units * part / parts * unit, end = min(units * (part + 1) / parts * unit, splitsColumns ? n : m)
                 guard start < end else { continue }
@@ -235,85 +229,26 @@ enum CPUGemm {
         }
     }
 
-    /// How `blocked` shares a product among threads.
-    enum Split {
-        /// Each thread takes a range of C's rows, reads its share of the left operand and packs all of the right.
-        case rows
-        /// Each thread takes a range of C's columns, reads all of the left operand and packs its share of the right.
-        case columns
-        /// Each thread sums the products of the `kc`-deep blocks it claims over all of C, in a buffer of its own
-        /// (the first thread in C), and the buffers are added up at the end: every operand is read once in all, and a
-        /// thread that runs faster claims more blocks.
-        case depth
-    }
-
-    /// How `parts` threads share a product (`Split`), by the elements each thread moves: a packed element of the
-    /// right operand counts twice (written, then read), a left operand read in place once per `nc`-column panel, one
-    /// packed into micro-panels (`packsLeft(columns)` of a region) three times, as a transposition, and a depth
-    /// split's own buffer of C twice (written, then added up).
-    ///
-    /// Rows against columns: when both split evenly (two units a thread or more), the one that moves fewer elements
-    /// is taken. So a tall product such as a layer's `x·Wᵀ` over 2048 rows into 128 features splits rows, where
-    /// columns made each thread read all of `x` (GPT step 81–84 → 77.5–78 ms, LSTM 6.2–6.3 → 5.8–6.0 ms), and so do
-    /// squares of 2048 and more, where columns made each thread pack all of the left operand (4096³ 297 → 306
-    /// GFLOP/s, medians of six runs). Otherwise the operand with more units of work is split.
-    ///
-    /// The depth is split where that moves fewer elements still and there are two depth blocks a thread or more: a
-    /// weight gradient, `dYᵀ·X` over a batch's 2048 rows into a 128 × 384 C, where splitting rows made each thread
-    /// pack all of X and left one thread waiting for the other.
-    static func split(m: Int, n: Int, k: Int, parts: Int, packRight: Bool, packsLeft: (Int) -> Bool) -> Split {
-        func moved(rows: Int, columns: Int, depth: Int) -> Int {
-            let packed = packsLeft(columns)
-            let left = packed ? 3 * rows * depth : rows * depth * ((columns + nc - 1) / nc)
-            let rightPasses = packed ? (rows + packedLeftRows - 1) / packedLeftRows : 1
-            return left + (packRight ? 2 : 1) * depth * columns * rightPasses
-        }
+    /// Whether `parts` threads take column ranges of C rather than row ranges. With columns, every thread reads
+    /// all of the left operand and packs its share of the right; with rows, it reads its share of the left and packs
+    /// all of the right. When both split evenly (two units a thread or more) the one that moves fewer elements is
+    /// taken, a packed element of the right operand counting twice (written, then read), a left operand read in
+    /// place once per `nc`-column panel, and one packed into micro-panels (`packsLeft(columns)` of a region) three
+    /// times, as a transposition. So a tall product such as a layer's `x·Wᵀ` over 2048 rows into 128 features
+    /// splits rows, where columns made each thread read all of `x` (GPT step 81–84 → 77.5–78 ms, LSTM 6.2–6.3 →
+    /// 5.8–6.0 ms), and so do squares of 2048 and more, where columns made each thread pack all of the left
+    /// operand (4096³ 297 → 306 GFLOP/s, medians of six runs). Otherwise the operand with more units of work is
+    /// split.
+    static func splitsColumns(m: Int, n: Int, k: Int, parts: Int, packRight: Bool, packsLeft: (Int) -> Bool) -> Bool {
         let slivers = (n + nr - 1) / nr, rowSlivers = (m + mr - 1) / mr
-        let splitsColumns = slivers >= 2 * parts && rowSlivers >= 2 * parts
-            ? moved(rows: m, columns: n / parts, depth: k) <= moved(rows: m / parts, columns: n, depth: k)
-            : slivers >= 2 * parts || slivers >= rowSlivers
-        let split = splitsColumns ? Split.columns : .rows
-        guard parts > 1 && (k + kc - 1) / kc >= 2 * parts else { return split }
-        let shared = splitsColumns ? moved(rows: m, columns: n / parts, depth: k) : moved(rows: m / parts, columns: n, depth: k)
-        return moved(rows: m, columns: n, depth: k / parts) + 2 * m * n < shared ? .depth : split
-    }
-
-    /// `C += alpha·left·right` (`C = …` when `overwrite`) split by depth (`Split.depth`) over `parts` threads.
-    private static func overDepth<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F, left a: Matrix,
-                                               right b: Matrix, packRight: Bool, c: Output<F>, bias: Bias<F>?,
-                                               overwrite: Bool, parts: Int) {
-        let blocks = (k + kc - 1) / kc
-        let buffers = UnsafeMutablePointer<F>.allocate(capacity: (parts - 1) * m * n)
-        defer { buffers.deallocate() }
-        // Whether each thread summed any block (one that starts late may find none left).
-        let summed = UnsafeMutablePointer<Bool>.allocate(capacity: parts)
-        summed.initialize(repeating: false, count: parts)
-        defer { summed.deallocate() }
-        let next = Atomic<Int>(0)
-        Parallel.forEach(parts, grain: 1) { range in
-            for part in range {
-                let out = part == 0 ? c : Output(base: buffers + (part - 1) * m * n, rowStride: n)
-                while true {
-                    let block = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard block < blocks else { break }
-                    let p0 = block * kc
-                    region(F.self, m: m, n: n, k: min(kc, k - p0), alpha: alpha, left: a.shifted(rows: 0, columns: p0),
-                           right: b.shifted(rows: p0, columns: 0), packRight: packRight, c: out,
-                           bias: block == 0 ? bias : nil, overwrite: !summed[part] && (part != 0 || overwrite))
-                    summed[part] = true
-                }
-            }
+        guard slivers >= 2 * parts && rowSlivers >= 2 * parts else { return slivers >= 2 * parts || slivers >= rowSlivers }
+        func moved(rows: Int, columns: Int) -> Int {
+            let packed = packsLeft(columns)
+            let left = packed ? 3 * rows * k : rows * k * ((columns + nc - 1) / nc)
+            let rightPasses = packed ? (rows + packedLeftRows - 1) / packedLeftRows : 1
+            return left + (packRight ? 2 : 1) * k * columns * rightPasses
         }
-        // C holds a sum to add to unless it was to be overwritten and the first thread summed nothing.
-        var holdsSum = summed[0] || !overwrite
-        for part in 1..<parts where summed[part] {
-            let buffer = buffers + (part - 1) * m * n
-            for i in 0..<m {
-                let row = c.base + i * c.rowStride
-                if holdsSum { row.add(buffer + i * n, count: n) } else { row.update(from: buffer + i * n, count: n) }
-            }
-            holdsSum = true
-        }
+        return moved(rows: m, columns: n / parts) <= moved(rows: m / parts, columns: n)
     }
 
     /// `C += alpha·left·right` on one thread over `kc × nc` panels: the right operand's `nr`-column slivers read in
@@ -521,8 +456,8 @@ enum CPUGemm {
                 // Each column of B is contiguous (a transposed operand: a weight gradient's `Xᵀ`, a layer's `Wᵀ`),
                 // and the next sliver's columns are fetched meanwhile. Gathering one element of every column a row,
                 // all sixteen columns' lines were in use at once and evicted each other where the columns lie a
-                // multiple of 4 KB apart (`packB` 11% against the kernel's 49% of 128×2048·2048×384 on two Zen 3
-                // threads, 3% with the lines used whole).
+                // multiple of 4 KB apart (`packB` took 10% of the profile against the micro-kernel's 50% for
+                // 128×2048·2048×384 on two Zen 3 threads, 7% against 55% with the lines used whole).
                 let source = UnsafePointer(b.base.assumingMemoryBound(to: F.self) + b.offset + p0 + j * b.columnStride)
                 let columnStride = b.columnStride
                 transposeRuns(width, depth: kcEff, ahead: s + 1 < slivers ? nr * columnStride : 0, into: sliver,

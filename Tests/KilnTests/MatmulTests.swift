@@ -5,13 +5,11 @@ import Kiln
     /// (m, k, n): unit, odd and prime sizes, exact micro-tiles, sizes crossing the cache blocks (a thread's columns
     /// over two packed panels of B, the second partial), a tall product that threads split by rows, empty ones, and
     /// products wide enough for the left operand to be packed into micro-panels (with B read in place, with B
-    /// packed, and over more rows than one packing takes, ending in a partial panel), deep products that threads
-    /// split by depth (B read in place, and packed), on one thread or two.
+    /// packed, and over more rows than one packing takes, ending in a partial panel), on one thread or two.
     static let sizes: [(Int, Int, Int)] = [
         (1, 1, 1), (2, 3, 4), (7, 13, 5), (6, 16, 16), (12, 32, 48), (97, 257, 33), (130, 300, 70), (0, 3, 4),
         (3, 0, 4), (5, 3, 0), (1, 517, 1), (200, 7, 600), (32, 130, 45), (40, 64, 520), (12, 16, 32), (50, 520, 97),
-        (130, 40, 1100), (300, 40, 140), (50, 300, 2100), (130, 300, 2100), (4100, 20, 2100), (40, 4000, 50),
-        (130, 3000, 70),
+        (130, 40, 1100), (300, 40, 140), (50, 300, 2100), (130, 300, 2100), (4100, 20, 2100),
     ]
 
     @Test(arguments: 0..<sizes.count)
@@ -82,10 +80,9 @@ import Kiln
 
     /// Few rows of C, a long depth and a transposed right operand (a layer's `x·Wᵀ` over a small batch): the CPU
     /// computes `Cᵀ = W·xᵀ` into scratch and transposes it into C, which must keep alpha, beta and the bias.
-    /// `x·wᵀ` computed as its transpose, with alpha, beta and a bias; the deeper one split by depth over threads.
-    @Test(arguments: [(1.0, 0.0), (-0.5, 2.0)], [(20, 300, 100), (40, 3000, 100)])
-    func productComputedTransposed(_ scales: (Double, Double), _ size: (Int, Int, Int)) throws {
-        let ((alpha, beta), (m, k, n)) = (scales, size)
+    @Test(arguments: [(1.0, 0.0), (-0.5, 2.0)])
+    func productComputedTransposed(_ alpha: Double, _ beta: Double) throws {
+        let (m, k, n) = (20, 300, 100)
         let x = Ref.random([m, k], seed: 71), w = Ref.random([n, k], seed: 72), c = Ref.random([m, n], seed: 73)
         let bias = Ref.random([n], seed: 74)
         func dot(_ i: Int, _ j: Int) -> Double { (0..<k).reduce(0) { $0 + x.values[i * k + $1] * w.values[j * k + $1] } }
