@@ -179,9 +179,10 @@ enum VectorMath {
     /// `Q` for negative `x` and `1 − Q` otherwise, so the negative tail keeps its relative accuracy (`1 + erf`
     /// cancels there). R (`erfcx(t/√2)/2`, falling like `1/(t·√(2π))`) is a rational function of degree 4 over 4
     /// on [0, 13.3], fitted to minimax relative error by linear programming (1.2·10⁻⁷ in exact arithmetic,
-    /// 3.9·10⁻⁷ evaluated in float32), so the tail keeps that accuracy until the exponential flushes to 0 past
-    /// |x| = 13.2. Eight multiply-adds and a division, where a polynomial needs fifteen multiply-adds to reach the
-    /// same accuracy on a third of the range; the density for GELU's backward comes from the same exponential.
+    /// 3.9·10⁻⁷ evaluated in float32), out to where the exponential flushes to 0 past |x| = 13.2 (the rounding of
+    /// x² costs the result up to x²/2 ulp of its own). Eight multiply-adds and a division, where a polynomial needs
+    /// fifteen multiply-adds for the same accuracy on less than half the range; the density for GELU's backward
+    /// comes from the same exponential.
     @inline(__always)
     static func normal(_ x: V) -> (cdf: V, density: V) {
         let (t, _) = magnitudeAndSign(x)
