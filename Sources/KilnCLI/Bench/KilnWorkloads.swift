@@ -23,9 +23,11 @@ enum KilnWorkloads {
 
     private static func gemm(_ bench: BenchCase, _ result: inout BenchResult) throws {
         // [m, k, n], or [batch, m, k, n] for a batched product.
-        let batch = Array(bench.shape.dropLast(3)), (m, k, n) = (bench.shape[batch.count], bench.shape[batch.count + 1], bench.shape[batch.count + 2])
+        let batch = Array(bench.shape.dropLast(3)), product = Array(bench.shape.suffix(3))
         let dtype = DType(rawValue: bench.dtype) ?? .float32
-        let sets = (0..<2).map { _ in (Tensor.normal(batch + [m, k]).to(dtype), Tensor.normal(batch + [k, n]).to(dtype)) }
+        let sets = (0..<2).map { _ in
+            (Tensor.normal(batch + product[0...1]).to(dtype), Tensor.normal(batch + product[1...2]).to(dtype))
+        }
         let flops = 2.0 * Double(bench.shape.reduce(1, *))
         let budget = flops > 1e11 ? 0.0 : 1.0
         result.medianMilliseconds = try medianMilliseconds(on: Device.default, minimumRepeats: flops > 1e11 ? 2 : 3, budget: budget) { i in
