@@ -313,6 +313,11 @@ enum CPUGemm {
                                                      rowStride: a.rowStride, rows: tileRows, right: right,
                                                      depthStride: rightStride, columns: nEff, c: tile,
                                                      rowStride: c.rowStride, alpha: alpha, overwrite: overwrite && pc == 0)
+                                } else if a.rowStride == 1 && tileRows == mr {
+                                    transposedKernel(kcEff, left: leftElements + row + pc * a.columnStride,
+                                                     depthStride: a.columnStride, right: right,
+                                                     depthStride: rightStride, columns: nEff, c: tile,
+                                                     rowStride: c.rowStride, alpha: alpha, overwrite: overwrite && pc == 0)
                                 } else {
                                     microKernel(kcEff, left: leftElements + row * a.rowStride + pc * a.columnStride,
                                                 rowStride: a.rowStride, depthStride: a.columnStride, rows: tileRows,
@@ -507,6 +512,18 @@ enum CPUGemm {
         microKernel(kc, left: left, rowStride: rowStride, depthStride: 1, rows: rows, right: right,
                     depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha, overwrite: overwrite,
                     unrolling: true)
+    }
+
+    /// `microKernel` over `mr` whole rows of a left operand read in place with adjacent rows (a transposed operand, a
+    /// weight gradient's `dYᵀ`): each depth step's `mr` values lie side by side, as in a packed micro-panel, a runtime
+    /// stride apart.
+    @inline(never)
+    static func transposedKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, depthStride: Int,
+                                              right: UnsafePointer<F>, depthStride rightStride: Int, columns: Int,
+                                              c: UnsafeMutablePointer<F>, rowStride ldc: Int, alpha: F, overwrite: Bool) {
+        microKernel(kc, left: left, rowStride: 1, depthStride: depthStride, rows: mr, right: right,
+                    depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha, overwrite: overwrite,
+                    packedLeft: true, unrolling: true)
     }
 
     /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` (`=` when `overwrite`) for one `mr × kc` sliver of the left operand
