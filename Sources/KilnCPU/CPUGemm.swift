@@ -17,6 +17,16 @@ enum CPUGemm {
     @inline(__always) static var nr: Int {
         KILN_WIDE_VECTOR_REGISTERS != 0 ? 32 : KILN_NARROW_VECTOR_REGISTERS != 0 ? 8 : 16
     }
+    /// Whether the micro-kernel's depth loop takes four steps an iteration where its caller allows (see
+    /// `microKernel`): with AVX2's 6×16 tile, where that was measured to pay. The portable x86-64 build's tile measured
+    /// slower unrolled; AVX-512's and AArch64's are unmeasured, so they keep the rolled loop they were tuned with.
+    @inline(__always) static var unrollsDepth: Bool {
+        #if arch(x86_64)
+        return nr == 16
+        #else
+        return false
+        #endif
+    }
     static let kc = 256
     static let mc = 48
     /// Columns of a packed panel of B: `kc × nc` float32 values, 512 KB, stay in a core's second-level cache. At
@@ -573,7 +583,7 @@ enum CPUGemm {
         // rows of 12) does not pay for all. Each call below passes a constant, so each inlined loop keeps only its own.
         @inline(__always) func accumulate(groups: Int, prefetching: Bool, _ s: inout TileSums<V>) {
             let used = groups * third
-            unrolled(kc, by: unrolling && nr != 8 ? 4 : 1) { step in
+            unrolled(kc, by: unrolling && unrollsDepth ? 4 : 1) { step in
                 let b = UnsafeRawPointer(right) + step &* bStep, p = step &* depthStride
                 if prefetching {
                     kiln_prefetch_for_read(b + ahead)
@@ -594,16 +604,26 @@ enum CPUGemm {
             }
         }
         prefetchTile(c, rows: rows, columns: columns, rowStride: ldc)
-        // Whether to prefetch is decided outside the loop, so that each unrolled body is one straight run of code
-        // (with a branch between its steps, the compiler hoisted broadcasts across them and spilled them).
         let groups = rows <= third ? 1 : rows <= 2 * third ? 2 : 3
-        switch (groups, ahead != 0) {
-        case (1, false): accumulate(groups: 1, prefetching: false, &sums)
-        case (1, true): accumulate(groups: 1, prefetching: true, &sums)
-        case (2, false): accumulate(groups: 2, prefetching: false, &sums)
-        case (2, true): accumulate(groups: 2, prefetching: true, &sums)
-        case (_, false): accumulate(groups: 3, prefetching: false, &sums)
-        case (_, true): accumulate(groups: 3, prefetching: true, &sums)
+        if unrolling && unrollsDepth {
+            // Whether to prefetch is decided outside the unrolled loop, so that its body is one straight run of code
+            // (with a branch between its steps, the compiler hoisted broadcasts across them and spilled them). Rolled,
+            // the loops stay three: AVX-512's twelve rows of two vectors in six unrolled loops grew the kernel past
+            // what the compiler inlines, and its sums then lived in memory.
+            switch (groups, ahead != 0) {
+            case (1, false): accumulate(groups: 1, prefetching: false, &sums)
+            case (1, true): accumulate(groups: 1, prefetching: true, &sums)
+            case (2, false): accumulate(groups: 2, prefetching: false, &sums)
+            case (2, true): accumulate(groups: 2, prefetching: true, &sums)
+            case (_, false): accumulate(groups: 3, prefetching: false, &sums)
+            case (_, true): accumulate(groups: 3, prefetching: true, &sums)
+            }
+        } else if groups == 1 {
+            accumulate(groups: 1, prefetching: ahead != 0, &sums)
+        } else if groups == 2 {
+            accumulate(groups: 2, prefetching: ahead != 0, &sums)
+        } else {
+            accumulate(groups: 3, prefetching: ahead != 0, &sums)
         }
         @inline(__always) func store(_ r: Int, _ low: V, _ high: V) {
             guard r < mr && r < rows else { return }
@@ -634,8 +654,8 @@ enum CPUGemm {
     }
 
     /// The sums of a micro-kernel tile, two vectors for each of up to twelve rows (`cR0`, `cR1` for row `R`): one value
-    /// that the depth loop updates in place, where the same sums as local variables captured by the loop's closures
-    /// were checked for exclusive access at run time once the unrolled loop grew past what the compiler inlined.
+    /// that the depth loop updates through an `inout` parameter. As local variables captured by the nested functions
+    /// of the unrolled loop, they were checked for exclusive access at run time (0.3 GFLOP/s).
     struct TileSums<V: TileVector> {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
         var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V(), c70 = V(), c71 = V()
@@ -647,8 +667,9 @@ enum CPUGemm {
     /// cache, against 89 unrolled four times (a C model of the micro-kernel); single-threaded 2048³ ran at 56–62
     /// GFLOP/s rolled, 64–74 unrolled. A left operand read in place with a depth stride that is not a constant stays
     /// rolled: unrolled, the compiler kept a pointer for every row and step of the four, reloaded from the stack
-    /// (2048×128·128×384 ran at 47 GFLOP/s against 67–72 rolled). So does the portable x86-64 build's tile of rows of
-    /// eight, two SSE registers each: unrolled, two-thread 2048³ ran at 30–34 GFLOP/s against 35–39.
+    /// (2048×128·128×384 ran at 47 GFLOP/s against 67–72 rolled). Only AVX2 builds unroll (`unrollsDepth`): the
+    /// portable x86-64 build's rows of eight, two SSE registers each, ran two-thread 2048³ at 30–34 GFLOP/s unrolled
+    /// against 35–39 rolled.
     @inline(__always)
     private static func unrolled(_ count: Int, by factor: Int, _ body: (Int) -> Void) {
         var i = 0
