@@ -539,7 +539,8 @@ enum CPUGemm {
     /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` (`=` when `overwrite`) for one `mr × kc` sliver of the left operand
     /// (element `(r, p)` at `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at
     /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` are not stored: read in place they repeat the
-    /// last real row, and a packed micro-panel (`packedLeft`, rows at constant offsets) holds zeros there.
+    /// last real row, and a packed micro-panel holds zeros there. With `packedLeft` row `r` is at `left + r` (a packed
+    /// micro-panel, or `transposedKernel`'s whole tile), at constant offsets.
     ///
     /// Twelve rows of two float32 vectors of sixteen (AVX-512), or six of one (two AVX2 registers each, or two SSE
     /// registers of a vector of eight): twenty-four accumulator registers, or twelve, keep both fused multiply-add
