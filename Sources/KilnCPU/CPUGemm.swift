@@ -18,8 +18,9 @@ enum CPUGemm {
         KILN_WIDE_VECTOR_REGISTERS != 0 ? 32 : KILN_NARROW_VECTOR_REGISTERS != 0 ? 8 : 16
     }
     /// Whether the micro-kernel's depth loop takes four steps an iteration where its caller allows (see
-    /// `microKernel`): with AVX2's 6×16 tile, where that was measured to pay. The portable x86-64 build's tile measured
-    /// slower unrolled; AVX-512's and AArch64's are unmeasured, so they keep the rolled loop they were tuned with.
+    /// `microKernel`): with AVX2's 6×16 tile, where that was measured to pay. The portable x86-64 build's rows of eight,
+    /// two SSE registers each, ran two-thread 2048³ at 30–34 GFLOP/s unrolled against 35–39 rolled; AVX-512's and
+    /// AArch64's tiles are unmeasured, so they keep the rolled loop they were tuned with.
     @inline(__always) static var unrollsDepth: Bool {
         #if arch(x86_64)
         return nr == 16
@@ -510,7 +511,7 @@ enum CPUGemm {
                                           rowStride ldc: Int, alpha: F, overwrite: Bool) {
         microKernel(kc, left: left, rowStride: 1, depthStride: mr, rows: rows, right: right, depthStride: rightStride,
                     columns: columns, c: c, rowStride: ldc, alpha: alpha, overwrite: overwrite,
-                    packedLeft: true, unrolling: true)
+                    adjacentRows: true, unrolling: true)
     }
 
     /// `microKernel` over a left operand read in place with contiguous rows (depth stride 1), so that each row's
@@ -533,14 +534,14 @@ enum CPUGemm {
                                               c: UnsafeMutablePointer<F>, rowStride ldc: Int, alpha: F, overwrite: Bool) {
         microKernel(kc, left: left, rowStride: 1, depthStride: depthStride, rows: mr, right: right,
                     depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha, overwrite: overwrite,
-                    packedLeft: true, unrolling: true)
+                    adjacentRows: true, unrolling: true)
     }
 
     /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` (`=` when `overwrite`) for one `mr × kc` sliver of the left operand
     /// (element `(r, p)` at `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at
     /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` are not stored: read in place they repeat the
-    /// last real row, and a packed micro-panel holds zeros there. With `packedLeft` row `r` is at `left + r` (a packed
-    /// micro-panel, or `transposedKernel`'s whole tile), at constant offsets.
+    /// last real row, and a packed micro-panel holds zeros there. With `adjacentRows` row `r` is at `left + r`, at a
+    /// constant offset (a packed micro-panel, or `transposedKernel`'s whole tile).
     ///
     /// Twelve rows of two float32 vectors of sixteen (AVX-512), or six of one (two AVX2 registers each, or two SSE
     /// registers of a vector of eight): twenty-four accumulator registers, or twelve, keep both fused multiply-add
@@ -551,12 +552,12 @@ enum CPUGemm {
     static func microKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rowStride: Int, depthStride: Int,
                                          rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
                                          columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
-                                         alpha: F, overwrite: Bool, packedLeft: Bool = false,
+                                         alpha: F, overwrite: Bool, adjacentRows: Bool = false,
                                          unrolling: Bool = false) {
         @inline(__always) func tile<V: TileVector>(rowsOf vector: V.Type) where V.Scalar == F {
             microKernel(vector, kc, left: left, rowStride: rowStride, depthStride: depthStride, rows: rows,
                         right: right, depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha,
-                        overwrite: overwrite, packedLeft: packedLeft, unrolling: unrolling)
+                        overwrite: overwrite, adjacentRows: adjacentRows, unrolling: unrolling)
         }
         if nr == 8 { tile(rowsOf: SIMD8<F>.self) } else { tile(rowsOf: SIMD16<F>.self) }
     }
@@ -567,11 +568,11 @@ enum CPUGemm {
                                                       depthStride: Int, rows: Int, right: UnsafePointer<F>,
                                                       depthStride rightStride: Int, columns: Int,
                                                       c: UnsafeMutablePointer<F>, rowStride ldc: Int, alpha: F,
-                                                      overwrite: Bool, packedLeft: Bool,
+                                                      overwrite: Bool, adjacentRows: Bool,
                                                       unrolling: Bool) where V.Scalar == F {
         var sums = TileSums<V>()
         let last = rows - 1
-        @inline(__always) func leftRow(_ r: Int) -> UnsafePointer<F> { packedLeft ? left + r : left + min(r, last) * rowStride }
+        @inline(__always) func leftRow(_ r: Int) -> UnsafePointer<F> { adjacentRows ? left + r : left + min(r, last) * rowStride }
         let a0 = leftRow(0), a1 = leftRow(1), a2 = leftRow(2), a3 = leftRow(3), a4 = leftRow(4), a5 = leftRow(5)
         let a6 = leftRow(6), a7 = leftRow(7), a8 = leftRow(8), a9 = leftRow(9), aA = leftRow(10), aB = leftRow(11)
         let bStep = rightStride * MemoryLayout<F>.stride, half = V.scalarCount * MemoryLayout<F>.stride
@@ -579,12 +580,12 @@ enum CPUGemm {
         // A right operand read in place has its rows a stride apart, one to three lines each, which the hardware
         // prefetchers do not follow: each step asks for the row sixteen ahead (a 3×3 convolution over 56×56 images,
         // 64 to 64 channels: 115 → 176 GFLOP/s; four rows ahead 151, eight 163, twenty-four and thirty-two no better).
-        let ahead = rightStride == nr ? 0 : 16 &* bStep
+        let ahead = rightStride == nr ? 0 : 16 &* bStep, unrolls = unrolling && unrollsDepth
         // The depth loop for the first third, two thirds or all of the rows: a short sliver (a 16-row block's last 4
         // rows of 12) does not pay for all. Each call below passes a constant, so each inlined loop keeps only its own.
         @inline(__always) func accumulate(groups: Int, prefetching: Bool, _ s: inout TileSums<V>) {
             let used = groups * third
-            unrolled(kc, by: unrolling && unrollsDepth ? 4 : 1) { step in
+            unrolled(kc, by: unrolls ? 4 : 1) { step in
                 let b = UnsafeRawPointer(right) + step &* bStep, p = step &* depthStride
                 if prefetching {
                     kiln_prefetch_for_read(b + ahead)
@@ -605,26 +606,25 @@ enum CPUGemm {
             }
         }
         prefetchTile(c, rows: rows, columns: columns, rowStride: ldc)
-        let groups = rows <= third ? 1 : rows <= 2 * third ? 2 : 3
-        if unrolling && unrollsDepth {
-            // Whether to prefetch is decided outside the unrolled loop, so that its body is one straight run of code
-            // (with a branch between its steps, the compiler hoisted broadcasts across them and spilled them). Rolled,
-            // the loops stay three: AVX-512's twelve rows of two vectors in six unrolled loops grew the kernel past
-            // what the compiler inlines, and its sums then lived in memory.
-            switch (groups, ahead != 0) {
-            case (1, false): accumulate(groups: 1, prefetching: false, &sums)
-            case (1, true): accumulate(groups: 1, prefetching: true, &sums)
-            case (2, false): accumulate(groups: 2, prefetching: false, &sums)
-            case (2, true): accumulate(groups: 2, prefetching: true, &sums)
-            case (_, false): accumulate(groups: 3, prefetching: false, &sums)
-            case (_, true): accumulate(groups: 3, prefetching: true, &sums)
+        // Unrolled, whether to prefetch is decided outside the loop, so that its body is one straight run of code
+        // (with a branch between its steps, the compiler hoisted broadcasts across them and spilled them). Rolled, the
+        // loops stay three: AVX-512's twelve rows of two vectors in six unrolled loops grew the kernel past what the
+        // compiler inlines, and its sums then lived in memory.
+        @inline(__always) func accumulate(groups: Int, _ s: inout TileSums<V>) {
+            if !unrolls {
+                accumulate(groups: groups, prefetching: ahead != 0, &s)
+            } else if ahead != 0 {
+                accumulate(groups: groups, prefetching: true, &s)
+            } else {
+                accumulate(groups: groups, prefetching: false, &s)
             }
-        } else if groups == 1 {
-            accumulate(groups: 1, prefetching: ahead != 0, &sums)
-        } else if groups == 2 {
-            accumulate(groups: 2, prefetching: ahead != 0, &sums)
+        }
+        if rows <= third {
+            accumulate(groups: 1, &sums)
+        } else if rows <= 2 * third {
+            accumulate(groups: 2, &sums)
         } else {
-            accumulate(groups: 3, prefetching: ahead != 0, &sums)
+            accumulate(groups: 3, &sums)
         }
         @inline(__always) func store(_ r: Int, _ low: V, _ high: V) {
             guard r < mr && r < rows else { return }
@@ -668,9 +668,7 @@ enum CPUGemm {
     /// cache, against 89 unrolled four times (a C model of the micro-kernel); single-threaded 2048³ ran at 56–62
     /// GFLOP/s rolled, 64–74 unrolled. A left operand read in place with a depth stride that is not a constant stays
     /// rolled: unrolled, the compiler kept a pointer for every row and step of the four, reloaded from the stack
-    /// (2048×128·128×384 ran at 47 GFLOP/s against 67–72 rolled). Only AVX2 builds unroll (`unrollsDepth`): the
-    /// portable x86-64 build's rows of eight, two SSE registers each, ran two-thread 2048³ at 30–34 GFLOP/s unrolled
-    /// against 35–39 rolled.
+    /// (2048×128·128×384 ran at 47 GFLOP/s against 67–72 rolled). Only AVX2 builds unroll (`unrollsDepth`).
     @inline(__always)
     private static func unrolled(_ count: Int, by factor: Int, _ body: (Int) -> Void) {
         var i = 0
