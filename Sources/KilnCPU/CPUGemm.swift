@@ -28,6 +28,11 @@ enum CPUGemm {
         return false
         #endif
     }
+    /// How many copies of each value a packed micro-panel of the left operand holds (see `packA`): four for float32
+    /// rows of eight (x86-64 without AVX), where the micro-kernel then loads each broadcast whole, as SSE has no
+    /// broadcast from memory (a C model of the tile on a Zen 3 core: 20–26 GFLOP/s with a load and a shuffle, 35–37
+    /// with copies; the portable build's 2048³ on two threads, alternated six times: 30–42 → 41–44). One otherwise.
+    @inline(__always) static func leftCopies<F>(_ type: F.Type) -> Int { nr == 8 && F.self == Float.self ? 4 : 1 }
     static let kc = 256
     static let mc = 48
     /// Columns of a packed panel of B: `kc × nc` float32 values, 512 KB, stay in a core's second-level cache. At
@@ -264,8 +269,8 @@ enum CPUGemm {
 
     /// `C += alpha·left·right` on one thread over `kc × nc` panels: the right operand's `nr`-column slivers read in
     /// place or packed per panel; the left operand packed into micro-panels once per depth block and
-    /// `packedLeftRows` rows when its dtype needs converting or the region has `packedLeftColumns` columns or more,
-    /// and read in place otherwise. With `overwrite`, the first depth block stores over C, so C's previous contents
+    /// `packedLeftRows` rows (one block of rows where the region is one panel wide) where `packsLeft`, and read in
+    /// place otherwise. With `overwrite`, the first depth block stores over C, so C's previous contents
     /// do not matter; `bias` is added as that block is stored.
     private static func region<F: CPUFloat>(_ type: F.Type, m: Int, n: Int, k: Int, alpha: F,
                                             left a: Matrix, right b: Matrix, packRight: Bool, c: Output<F>,
@@ -280,8 +285,12 @@ enum CPUGemm {
         // of its slivers from memory once.
         let blockRows = packRight ? mc : m
         let packLeft = packsLeft(F.self, a, columns: n)
-        let chunkRows = packLeft ? min(m, roundUp(packedLeftRows, blockRows)) : m
-        let packedA = packLeft ? allocateLines(F.self, count: roundUp(chunkRows, mr) * depth) : nil
+        // With one panel of columns, B is packed once a depth block and A one block of rows at a time, which stays in
+        // the second-level cache while the panel's slivers run over it (2048×384·384×128 in the portable build on two
+        // Zen 3 threads, alternated six times: medians 26 → 30 GFLOP/s).
+        let copies = leftCopies(F.self), onePanel = n <= nc
+        let chunkRows = packLeft ? min(m, onePanel ? blockRows : roundUp(packedLeftRows, blockRows)) : m
+        let packedA = packLeft ? allocateLines(F.self, count: roundUp(chunkRows, mr) * depth * copies) : nil
         defer { packedA.map { UnsafeMutableRawPointer($0).deallocate() } }
         let leftElements = a.base.assumingMemoryBound(to: F.self) + a.offset
         let rightElements = b.base.assumingMemoryBound(to: F.self) + b.offset
@@ -296,7 +305,9 @@ enum CPUGemm {
                 while jc < n {
                     let ncEff = min(nc, n - jc)
                     let slivers = (ncEff + nr - 1) / nr
-                    if packRight {
+                    if onePanel && r0 > 0 {
+                        // The panel packed for the first chunk is still there.
+                    } else if packRight {
                         packB(b, rows: pc, kcEff, columns: jc, ncEff, into: packedB)
                     } else if ncEff % nr != 0 {
                         packB(b, rows: pc, kcEff, columns: jc + (slivers - 1) * nr, ncEff % nr, into: packedB)
@@ -316,7 +327,7 @@ enum CPUGemm {
                                 // The two layouts of the left operand run separate specialisations of the kernel:
                                 // the packed one addresses its rows at constant offsets.
                                 if let packedA {
-                                    packedKernel(kcEff, left: packedA + (i0 + i) * kcEff, rows: tileRows, right: right,
+                                    packedKernel(kcEff, left: packedA + (i0 + i) * kcEff * copies, rows: tileRows, right: right,
                                                  depthStride: rightStride, columns: nEff, c: tile, rowStride: c.rowStride,
                                                  alpha: alpha, overwrite: overwrite && pc == 0)
                                 } else if a.columnStride == 1 {
@@ -357,9 +368,10 @@ enum CPUGemm {
     /// of 4 KB apart (a transposed operand such as a weight gradient's `xᵀ` with 1024 or 3072 features): every step
     /// then falls in the same sets of the first-level cache, beyond the stride the prefetchers follow, and a block
     /// read in place is fetched again for each sliver (Aᵀ·B, 4096×768·768×768: 193 → 268 GFLOP/s; 3072×2048·2048×768:
-    /// 211 → 269; strides of 512 bytes and 3 KB ran as fast or faster in place).
+    /// 211 → 269; strides of 512 bytes and 3 KB ran as fast or faster in place). Where panels hold copies of each
+    /// value (`leftCopies`), also whenever four slivers or more reuse it: read in place, each broadcast costs a shuffle.
     static func packsLeft<F: CPUFloat>(_ type: F.Type, _ a: Matrix, columns: Int) -> Bool {
-        a.dtype != F.storageDType || columns >= packedLeftColumns
+        a.dtype != F.storageDType || columns >= packedLeftColumns || (leftCopies(F.self) > 1 && columns >= 4 * nr)
             || (columns >= 2 * nr && a.columnStride != 1 && abs(a.columnStride) * MemoryLayout<F>.stride % 4096 == 0)
     }
 
@@ -373,29 +385,91 @@ enum CPUGemm {
     static func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
 
     /// Packs `A[i0 ..< i0+mcEff, p0 ..< p0+kcEff]` into `mr`-row micro-panels, converted to `F`: panel `q` at
-    /// `packed + q·mr·kcEff` holds its element `(r, p)` at `[p·mr + r]`, so the micro-kernel reads the left operand
-    /// as one sequential stream. A last panel of fewer rows has zeros in its other lanes, which the micro-kernel
-    /// multiplies but does not store.
+    /// `packed + q·mr·kcEff·c` holds its element `(r, p)` at `[(p·mr + r)·c ..< (p·mr + r + 1)·c]`, `c` copies
+    /// (`leftCopies`), so the micro-kernel reads the left operand as one sequential stream. A last panel of fewer
+    /// rows has zeros in its other lanes, which the micro-kernel multiplies but does not store.
     static func packA<F: CPUFloat>(_ a: Matrix, rows i0: Int, _ mcEff: Int, columns p0: Int, _ kcEff: Int,
                                    into packed: UnsafeMutablePointer<F>) {
+        let copies = leftCopies(F.self)
         for q in stride(from: 0, to: mcEff, by: mr) {
-            let panel = packed + q * kcEff, rows = min(mr, mcEff - q)
+            let panel = packed + q * kcEff * copies, rows = min(mr, mcEff - q)
             let start = a.offset + (i0 + q) * a.rowStride + p0 * a.columnStride
+            if copies > 1 && a.dtype == F.storageDType && rows == mr && (a.columnStride == 1 || a.rowStride == 1) {
+                packCopies(UnsafePointer(a.base.assumingMemoryBound(to: F.self) + start), rowStride: a.rowStride,
+                           columnStride: a.columnStride, depth: kcEff, into: panel)
+                continue
+            }
+            defer { if copies > 1 { replicate(panel, count: mr * kcEff, copies: copies) } }
             if a.dtype == F.storageDType && a.columnStride == 1 && rows == mr {
                 // `mr` contiguous rows; each line of them fetched while the panel before is packed: a row's `kc`
                 // values are only 16 lines, too short a stream for the hardware prefetchers.
                 let source = UnsafePointer(a.base.assumingMemoryBound(to: F.self) + start), rowStride = a.rowStride
                 transposeRuns(mr, depth: kcEff, ahead: q + 2 * mr <= mcEff ? mr * rowStride : 0, into: panel,
                               stride: mr) { source + $0 &* rowStride }
+            } else if a.dtype == F.storageDType && a.rowStride == 1 && rows == mr {
+                // Adjacent rows (a transposed A): each depth step's `mr` values lie side by side.
+                let source = UnsafePointer(a.base.assumingMemoryBound(to: F.self) + start), columnStride = a.columnStride
+                for p in 0..<kcEff {
+                    for r in 0..<mr { panel[p &* mr &+ r] = source[p &* columnStride &+ r] }
+                }
             } else {
-                // Otherwise each depth step's `rows` elements are gathered along A's column (contiguous for a
-                // transposed A); a short panel's other lanes are zeroed, as the micro-kernel reads them.
+                // Otherwise each depth step's `rows` elements are gathered along A's column; a short panel's other
+                // lanes are zeroed, as the micro-kernel reads them.
                 if rows < mr { panel.update(repeating: 0, count: mr * kcEff) }
                 for p in 0..<kcEff {
                     ElementAccess.load(a.dtype, a.base, start: start + p * a.columnStride, stride: a.rowStride,
                                        count: rows, into: panel + p * mr)
                 }
             }
+        }
+    }
+
+    /// Packs one whole micro-panel of four copies a value (`leftCopies`) straight from a left operand with contiguous
+    /// rows (`columnStride` 1: four depth steps of a row are read at once) or adjacent ones (`rowStride` 1: a depth
+    /// step's `mr` values at once). Element `(r, p)` is at `source[r·rowStride + p·columnStride]`.
+    @inline(__always)
+    private static func packCopies<F: CPUFloat>(_ source: UnsafePointer<F>, rowStride: Int, columnStride: Int, depth: Int,
+                                                into panel: UnsafeMutablePointer<F>) {
+        typealias V4 = SIMD4<F>
+        @inline(__always) func store(_ value: F, _ r: Int, _ p: Int) {
+            UnsafeMutableRawPointer(panel + (p &* mr &+ r) &* 4).storeBytes(of: V4(repeating: value), as: V4.self)
+        }
+        if columnStride == 1 {
+            for r in 0..<mr {
+                let row = source + r &* rowStride
+                var p = 0
+                while p &+ 4 <= depth {
+                    let steps = UnsafeRawPointer(row + p).loadUnaligned(as: V4.self)
+                    store(steps[0], r, p); store(steps[1], r, p &+ 1); store(steps[2], r, p &+ 2); store(steps[3], r, p &+ 3)
+                    p &+= 4
+                }
+                while p < depth { store(row[p], r, p); p &+= 1 }
+            }
+        } else {
+            for p in 0..<depth {
+                let step = source + p &* columnStride
+                for r in 0..<mr { store(step[r], r, p) }
+            }
+        }
+    }
+
+    /// Spreads the `count` values at `values` to `copies` copies each, in place: value `i` fills
+    /// `values[i·copies ..< (i + 1)·copies]`. Taken from the last down, four values at a time, each group is read before
+    /// a copy overwrites it.
+    @inline(__always)
+    private static func replicate<F: CPUFloat>(_ values: UnsafeMutablePointer<F>, count: Int, copies: Int) {
+        precondition(copies == 4, "replicate: copies of a 16-byte register are four float32 values, got \(copies)")
+        typealias V4 = SIMD4<F>
+        let whole = count / 4 * 4
+        for i in stride(from: count - 1, through: whole, by: -1) {
+            UnsafeMutableRawPointer(values + i &* 4).storeBytes(of: V4(repeating: values[i]), as: V4.self)
+        }
+        for i in stride(from: whole - 4, through: 0, by: -4) {
+            let group = UnsafeRawPointer(values + i).loadUnaligned(as: V4.self), to = UnsafeMutableRawPointer(values + i &* 4)
+            to.storeBytes(of: V4(repeating: group[0]), as: V4.self)
+            to.storeBytes(of: V4(repeating: group[1]), toByteOffset: 16, as: V4.self)
+            to.storeBytes(of: V4(repeating: group[2]), toByteOffset: 32, as: V4.self)
+            to.storeBytes(of: V4(repeating: group[3]), toByteOffset: 48, as: V4.self)
         }
     }
 
@@ -509,9 +583,9 @@ enum CPUGemm {
     static func packedKernel<F: CPUFloat>(_ kc: Int, left: UnsafePointer<F>, rows: Int, right: UnsafePointer<F>,
                                           depthStride rightStride: Int, columns: Int, c: UnsafeMutablePointer<F>,
                                           rowStride ldc: Int, alpha: F, overwrite: Bool) {
-        microKernel(kc, left: left, rowStride: 1, depthStride: mr, rows: rows, right: right, depthStride: rightStride,
-                    columns: columns, c: c, rowStride: ldc, alpha: alpha, overwrite: overwrite,
-                    adjacentRows: true, unrolling: true)
+        microKernel(kc, left: left, rowStride: 1, depthStride: mr * leftCopies(F.self), rows: rows, right: right,
+                    depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha, overwrite: overwrite,
+                    adjacentRows: true, unrolling: true, copies: leftCopies(F.self))
     }
 
     /// `microKernel` over a left operand read in place with contiguous rows (depth stride 1), so that each row's
@@ -540,8 +614,9 @@ enum CPUGemm {
     /// `C[0..<rows, 0..<columns] += alpha · Ã·B̃` (`=` when `overwrite`) for one `mr × kc` sliver of the left operand
     /// (element `(r, p)` at `left[r·rowStride + p·depthStride]`) and one `kc × nr` sliver of the right (row `p` at
     /// `right + p·depthStride`, `nr` contiguous values). Rows past `rows` are not stored: read in place they repeat the
-    /// last real row, and a packed micro-panel holds zeros there. With `adjacentRows` row `r` is at `left + r`, at a
-    /// constant offset (a packed micro-panel, or `transposedKernel`'s whole tile).
+    /// last real row, and a packed micro-panel holds zeros there. With `adjacentRows` row `r` is at `left + r·copies`,
+    /// at a constant offset (a packed micro-panel, or `transposedKernel`'s whole tile); with `copies` > 1 each value
+    /// of the left operand is that many copies of it (`leftCopies`), loaded whole as the broadcast.
     ///
     /// Twelve rows of two float32 vectors of sixteen (AVX-512), or six of one (two AVX2 registers each, or two SSE
     /// registers of a vector of eight): twenty-four accumulator registers, or twelve, keep both fused multiply-add
@@ -553,11 +628,11 @@ enum CPUGemm {
                                          rows: Int, right: UnsafePointer<F>, depthStride rightStride: Int,
                                          columns: Int, c: UnsafeMutablePointer<F>, rowStride ldc: Int,
                                          alpha: F, overwrite: Bool, adjacentRows: Bool = false,
-                                         unrolling: Bool = false) {
+                                         unrolling: Bool = false, copies: Int = 1) {
         @inline(__always) func tile<V: TileVector>(rowsOf vector: V.Type) where V.Scalar == F {
             microKernel(vector, kc, left: left, rowStride: rowStride, depthStride: depthStride, rows: rows,
                         right: right, depthStride: rightStride, columns: columns, c: c, rowStride: ldc, alpha: alpha,
-                        overwrite: overwrite, adjacentRows: adjacentRows, unrolling: unrolling)
+                        overwrite: overwrite, adjacentRows: adjacentRows, unrolling: unrolling, copies: copies)
         }
         if nr == 8 { tile(rowsOf: SIMD8<F>.self) } else { tile(rowsOf: SIMD16<F>.self) }
     }
@@ -569,10 +644,10 @@ enum CPUGemm {
                                                       depthStride rightStride: Int, columns: Int,
                                                       c: UnsafeMutablePointer<F>, rowStride ldc: Int, alpha: F,
                                                       overwrite: Bool, adjacentRows: Bool,
-                                                      unrolling: Bool) where V.Scalar == F {
+                                                      unrolling: Bool, copies: Int) where V.Scalar == F {
         var sums = TileSums<V>()
         let last = rows - 1
-        @inline(__always) func leftRow(_ r: Int) -> UnsafePointer<F> { adjacentRows ? left + r : left + min(r, last) * rowStride }
+        @inline(__always) func leftRow(_ r: Int) -> UnsafePointer<F> { adjacentRows ? left + r &* copies : left + min(r, last) * rowStride }
         let a0 = leftRow(0), a1 = leftRow(1), a2 = leftRow(2), a3 = leftRow(3), a4 = leftRow(4), a5 = leftRow(5)
         let a6 = leftRow(6), a7 = leftRow(7), a8 = leftRow(8), a9 = leftRow(9), aA = leftRow(10), aB = leftRow(11)
         let bStep = rightStride * MemoryLayout<F>.stride, half = V.scalarCount * MemoryLayout<F>.stride
@@ -595,7 +670,7 @@ enum CPUGemm {
                 let b0 = b.loadUnaligned(as: V.self), b1 = wide ? b.loadUnaligned(fromByteOffset: half, as: V.self) : V()
                 @inline(__always) func row(_ r: Int, _ a: UnsafePointer<F>, _ low: inout V, _ high: inout V) {
                     guard r < used else { return }
-                    let broadcast = V(repeating: a[p])
+                    let broadcast = copies > 1 ? V.broadcast(copiesAt: a + p) : V(repeating: a[p])
                     low = V.multiplyAdd(b0, broadcast, low)
                     if wide { high = V.multiplyAdd(b1, broadcast, high) }
                 }

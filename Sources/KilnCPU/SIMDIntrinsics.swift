@@ -69,16 +69,32 @@ extension UnsafeMutablePointer where Pointee: CPUFloat {
 protocol TileVector: SIMD where Scalar: CPUFloat {
     /// `a·b + c` lane by lane.
     static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self
+
+    /// `p[0]` in every lane, where `p` holds `CPUGemm.leftCopies(Scalar.self)` copies of it (a 16-byte register's
+    /// worth for float32 rows of eight): one load, where `Self(repeating:)` is a load and a shuffle without AVX.
+    static func broadcast(copiesAt p: UnsafePointer<Scalar>) -> Self
 }
 
 extension SIMD16: TileVector where Scalar: CPUFloat {
     /// One fused instruction on a target with fused multiply-add (`CPUFloat.multiplyAdd`).
     @inline(__always)
     static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { Scalar.multiplyAdd(a, b, c) }
+
+    /// `Self(repeating: p[0])`: rows of sixteen are taken by targets whose broadcasts load directly.
+    @inline(__always)
+    static func broadcast(copiesAt p: UnsafePointer<Scalar>) -> Self { Self(repeating: p[0]) }
 }
 
 extension SIMD8: TileVector where Scalar: CPUFloat {
     /// A multiply and an add: rows of eight are taken only by targets without AVX, so without fused multiply-add.
     @inline(__always)
     static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { a * b + c }
+
+    /// Float32's four copies loaded into both halves; another scalar, which has one copy, repeated.
+    @inline(__always)
+    static func broadcast(copiesAt p: UnsafePointer<Scalar>) -> Self {
+        guard Scalar.self == Float.self else { return Self(repeating: p[0]) }
+        let copies = UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+        return unsafeBitCast(SIMD8<Float>(lowHalf: copies, highHalf: copies), to: Self.self)
+    }
 }
