@@ -305,11 +305,11 @@ enum CPUGemm {
                 while jc < n {
                     let ncEff = min(nc, n - jc)
                     let slivers = (ncEff + nr - 1) / nr
-                    if onePanel && r0 > 0 {
-                        // The panel packed for the first chunk is still there.
-                    } else if packRight {
+                    // With one panel, the panel packed for the first chunk is still there.
+                    let packsPanel = r0 == 0 || !onePanel
+                    if packsPanel && packRight {
                         packB(b, rows: pc, kcEff, columns: jc, ncEff, into: packedB)
-                    } else if ncEff % nr != 0 {
+                    } else if packsPanel && ncEff % nr != 0 {
                         packB(b, rows: pc, kcEff, columns: jc + (slivers - 1) * nr, ncEff % nr, into: packedB)
                     }
                     var i0 = 0
@@ -394,82 +394,74 @@ enum CPUGemm {
         for q in stride(from: 0, to: mcEff, by: mr) {
             let panel = packed + q * kcEff * copies, rows = min(mr, mcEff - q)
             let start = a.offset + (i0 + q) * a.rowStride + p0 * a.columnStride
-            if copies > 1 && a.dtype == F.storageDType && rows == mr && (a.columnStride == 1 || a.rowStride == 1) {
-                packCopies(UnsafePointer(a.base.assumingMemoryBound(to: F.self) + start), rowStride: a.rowStride,
-                           columnStride: a.columnStride, depth: kcEff, into: panel)
-                continue
-            }
-            defer { if copies > 1 { replicate(panel, count: mr * kcEff, copies: copies) } }
-            if a.dtype == F.storageDType && a.columnStride == 1 && rows == mr {
+            let source = UnsafePointer(a.base.assumingMemoryBound(to: F.self) + start)
+            let inPlace = a.dtype == F.storageDType && rows == mr
+            if inPlace && a.columnStride == 1 {
                 // `mr` contiguous rows; each line of them fetched while the panel before is packed: a row's `kc`
                 // values are only 16 lines, too short a stream for the hardware prefetchers.
-                let source = UnsafePointer(a.base.assumingMemoryBound(to: F.self) + start), rowStride = a.rowStride
-                transposeRuns(mr, depth: kcEff, ahead: q + 2 * mr <= mcEff ? mr * rowStride : 0, into: panel,
-                              stride: mr) { source + $0 &* rowStride }
-            } else if a.dtype == F.storageDType && a.rowStride == 1 && rows == mr {
+                let rowStride = a.rowStride
+                if copies > 1 {
+                    spreadRows(source, rowStride: rowStride, depth: kcEff, into: panel)
+                } else {
+                    transposeRuns(mr, depth: kcEff, ahead: q + 2 * mr <= mcEff ? mr * rowStride : 0, into: panel,
+                                  stride: mr) { source + $0 &* rowStride }
+                }
+            } else if inPlace && a.rowStride == 1 {
                 // Adjacent rows (a transposed A): each depth step's `mr` values lie side by side.
-                let source = UnsafePointer(a.base.assumingMemoryBound(to: F.self) + start), columnStride = a.columnStride
+                let columnStride = a.columnStride
                 for p in 0..<kcEff {
-                    for r in 0..<mr { panel[p &* mr &+ r] = source[p &* columnStride &+ r] }
+                    for r in 0..<mr {
+                        let value = source[p &* columnStride &+ r], at = p &* mr &+ r
+                        if copies > 1 { storeCopies(value, at: panel + at &* copies) } else { panel[at] = value }
+                    }
                 }
             } else {
-                // Otherwise each depth step's `rows` elements are gathered along A's column; a short panel's other
-                // lanes are zeroed, as the micro-kernel reads them.
+                // Otherwise each depth step's `rows` elements are gathered along A's column, then spread to their
+                // copies; a short panel's other lanes are zeroed, as the micro-kernel reads them.
                 if rows < mr { panel.update(repeating: 0, count: mr * kcEff) }
                 for p in 0..<kcEff {
                     ElementAccess.load(a.dtype, a.base, start: start + p * a.columnStride, stride: a.rowStride,
                                        count: rows, into: panel + p * mr)
                 }
+                if copies > 1 { spreadInPlace(panel, count: mr * kcEff) }
             }
         }
     }
 
-    /// Packs one whole micro-panel of four copies a value (`leftCopies`) straight from a left operand with contiguous
-    /// rows (`columnStride` 1: four depth steps of a row are read at once) or adjacent ones (`rowStride` 1: a depth
-    /// step's `mr` values at once). Element `(r, p)` is at `source[r·rowStride + p·columnStride]`.
+    /// Stores four copies of `value` (a 16-byte register's worth of float32, `leftCopies`) at `to`.
     @inline(__always)
-    private static func packCopies<F: CPUFloat>(_ source: UnsafePointer<F>, rowStride: Int, columnStride: Int, depth: Int,
+    private static func storeCopies<F: CPUFloat>(_ value: F, at to: UnsafeMutablePointer<F>) {
+        UnsafeMutableRawPointer(to).storeBytes(of: SIMD4(repeating: value), as: SIMD4<F>.self)
+    }
+
+    /// Packs `mr` contiguous rows (`rowStride` apart) of `depth` values into a micro-panel of four copies a value,
+    /// four depth steps of a row read at once.
+    @inline(__always)
+    private static func spreadRows<F: CPUFloat>(_ source: UnsafePointer<F>, rowStride: Int, depth: Int,
                                                 into panel: UnsafeMutablePointer<F>) {
-        typealias V4 = SIMD4<F>
-        @inline(__always) func store(_ value: F, _ r: Int, _ p: Int) {
-            UnsafeMutableRawPointer(panel + (p &* mr &+ r) &* 4).storeBytes(of: V4(repeating: value), as: V4.self)
-        }
-        if columnStride == 1 {
-            for r in 0..<mr {
-                let row = source + r &* rowStride
-                var p = 0
-                while p &+ 4 <= depth {
-                    let steps = UnsafeRawPointer(row + p).loadUnaligned(as: V4.self)
-                    store(steps[0], r, p); store(steps[1], r, p &+ 1); store(steps[2], r, p &+ 2); store(steps[3], r, p &+ 3)
-                    p &+= 4
-                }
-                while p < depth { store(row[p], r, p); p &+= 1 }
+        @inline(__always) func store(_ value: F, _ r: Int, _ p: Int) { storeCopies(value, at: panel + (p &* mr &+ r) &* 4) }
+        for r in 0..<mr {
+            let row = source + r &* rowStride
+            var p = 0
+            while p &+ 4 <= depth {
+                let steps = UnsafeRawPointer(row + p).loadUnaligned(as: SIMD4<F>.self)
+                store(steps[0], r, p); store(steps[1], r, p &+ 1); store(steps[2], r, p &+ 2); store(steps[3], r, p &+ 3)
+                p &+= 4
             }
-        } else {
-            for p in 0..<depth {
-                let step = source + p &* columnStride
-                for r in 0..<mr { store(step[r], r, p) }
-            }
+            while p < depth { store(row[p], r, p); p &+= 1 }
         }
     }
 
-    /// Spreads the `count` values at `values` to `copies` copies each, in place: value `i` fills
-    /// `values[i·copies ..< (i + 1)·copies]`. Taken from the last down, four values at a time, each group is read before
-    /// a copy overwrites it.
+    /// Spreads the `count` values at `values` to four copies each, in place: value `i` fills `values[4i ..< 4i + 4]`.
+    /// Taken from the last down, four values at a time, each group is read before a copy overwrites it.
     @inline(__always)
-    private static func replicate<F: CPUFloat>(_ values: UnsafeMutablePointer<F>, count: Int, copies: Int) {
-        precondition(copies == 4, "replicate: copies of a 16-byte register are four float32 values, got \(copies)")
-        typealias V4 = SIMD4<F>
+    private static func spreadInPlace<F: CPUFloat>(_ values: UnsafeMutablePointer<F>, count: Int) {
         let whole = count / 4 * 4
-        for i in stride(from: count - 1, through: whole, by: -1) {
-            UnsafeMutableRawPointer(values + i &* 4).storeBytes(of: V4(repeating: values[i]), as: V4.self)
-        }
+        for i in stride(from: count - 1, through: whole, by: -1) { storeCopies(values[i], at: values + i &* 4) }
         for i in stride(from: whole - 4, through: 0, by: -4) {
-            let group = UnsafeRawPointer(values + i).loadUnaligned(as: V4.self), to = UnsafeMutableRawPointer(values + i &* 4)
-            to.storeBytes(of: V4(repeating: group[0]), as: V4.self)
-            to.storeBytes(of: V4(repeating: group[1]), toByteOffset: 16, as: V4.self)
-            to.storeBytes(of: V4(repeating: group[2]), toByteOffset: 32, as: V4.self)
-            to.storeBytes(of: V4(repeating: group[3]), toByteOffset: 48, as: V4.self)
+            let group = UnsafeRawPointer(values + i).loadUnaligned(as: SIMD4<F>.self), to = values + i &* 4
+            storeCopies(group[0], at: to); storeCopies(group[1], at: to + 4)
+            storeCopies(group[2], at: to + 8); storeCopies(group[3], at: to + 12)
         }
     }
 

@@ -75,14 +75,16 @@ protocol TileVector: SIMD where Scalar: CPUFloat {
     static func broadcast(copiesAt p: UnsafePointer<Scalar>) -> Self
 }
 
+extension TileVector {
+    /// `Self(repeating: p[0])`, for the vectors whose scalars are stored once (`leftCopies` 1).
+    @inline(__always)
+    static func broadcast(copiesAt p: UnsafePointer<Scalar>) -> Self { Self(repeating: p[0]) }
+}
+
 extension SIMD16: TileVector where Scalar: CPUFloat {
     /// One fused instruction on a target with fused multiply-add (`CPUFloat.multiplyAdd`).
     @inline(__always)
     static func multiplyAdd(_ a: Self, _ b: Self, _ c: Self) -> Self { Scalar.multiplyAdd(a, b, c) }
-
-    /// `Self(repeating: p[0])`: rows of sixteen are taken by targets whose broadcasts load directly.
-    @inline(__always)
-    static func broadcast(copiesAt p: UnsafePointer<Scalar>) -> Self { Self(repeating: p[0]) }
 }
 
 extension SIMD8: TileVector where Scalar: CPUFloat {
