@@ -20,13 +20,18 @@ public final class MultiHeadAttention: Module {
     }
 
     /// Attends over `x` (`[batch, time, dimensions]`). With `causal`, position `t` sees positions `≤ t`;
-    /// `padding` (`[batch, time]`, true where a token is real) hides padded keys.
-    public func callAsFunction(_ x: Tensor, causal: Bool = false, padding: Tensor? = nil) -> Tensor {
+    /// `padding` (`[batch, time]`, true where a token is real) hides padded keys. With a `cache`, `x` holds the
+    /// positions after the cached ones: its keys and values are appended there, and its queries attend to every
+    /// cached position as well (causally: the cached positions come first). A cache takes no padding mask.
+    public func callAsFunction(_ x: Tensor, causal: Bool = false, padding: Tensor? = nil, cache: KVCache? = nil) -> Tensor {
         require(x.rank == 3, "MultiHeadAttention: input must be [batch, time, dimensions], got \(x.shape)")
+        require(padding == nil || cache == nil, "MultiHeadAttention: a padding mask cannot be combined with a KVCache")
         let (batch, time, dimensions) = (x.shape[0], x.shape[1], x.shape[2])
         let headSize = dimensions / heads
         let parts = qkv(x).reshaped([batch, time, 3, heads, headSize]).permuted([2, 0, 3, 1, 4]).split(parts: 3, axis: 0)
-        let (q, k, v) = (parts[0].squeezed(axis: 0), parts[1].squeezed(axis: 0), parts[2].squeezed(axis: 0))
+        let (q, newKeys, newValues) = (parts[0].squeezed(axis: 0), parts[1].squeezed(axis: 0), parts[2].squeezed(axis: 0))
+        let cached = cache?.count ?? 0
+        let (k, v) = cache?.update(keys: newKeys, values: newValues) ?? (newKeys, newValues)
         // Scaling the queries rather than the scores touches a quarter of the elements at context 4·headSize, and
         // leaves the scaled queries contiguous for the product.
         var scores = (q * (1 / Double(headSize).squareRoot())).matmul(k.T)
@@ -34,7 +39,17 @@ public final class MultiHeadAttention: Module {
             require(padding.shape == [batch, time], "MultiHeadAttention: padding mask must be [\(batch), \(time)], got \(padding.shape)")
             scores = which(padding.reshaped([batch, 1, 1, time]), scores, Tensor.full([], value: -.infinity, dtype: scores.dtype, device: x.device))
         }
-        let weights = causal ? scores.causalSoftmax() : scores.softmax(axis: -1)
+        let weights: Tensor
+        if !causal || (cached > 0 && time == 1) {
+            // One new query after the cached positions sees all of them.
+            weights = scores.softmax(axis: -1)
+        } else if cached == 0 {
+            weights = scores.causalSoftmax()
+        } else {
+            // Query `i` is position `cached + i`: the rows of the square mask from `cached` on.
+            let mask = Tensor.causalMask(queries: cached + time, keys: cached + time, dtype: scores.dtype, device: x.device)
+            weights = (scores + mask.sliced(axis: 0, start: cached, end: cached + time)).softmax(axis: -1)
+        }
         let y = weights.matmul(v).permuted([0, 2, 1, 3]).reshaped([batch, time, dimensions])
         return proj(y)
     }
@@ -89,8 +104,11 @@ public final class TransformerBlock: Module, UnaryLayer {
     }
 
     /// `x + attn(ln1(x))`, then `+ mlp(ln2(·))`, causally masked.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = x + dropout(attn(ln1(x), causal: true))
+    public func callAsFunction(_ x: Tensor) -> Tensor { callAsFunction(x, cache: nil) }
+
+    /// The block over the positions of `x` that follow those in `cache` (see `MultiHeadAttention`), which it extends.
+    public func callAsFunction(_ x: Tensor, cache: KVCache?) -> Tensor {
+        let h = x + dropout(attn(ln1(x), causal: true, cache: cache))
         return h + dropout(mlp(ln2(h)))
     }
 }

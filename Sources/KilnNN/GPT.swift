@@ -71,20 +71,37 @@ public final class GPT: Module, UnaryLayer {
     }
 
     /// Logits `[batch, time, vocabularySize]` for the token ids `tokens` (`[batch, time]`, time ≤ contextLength).
-    public func callAsFunction(_ tokens: Tensor) -> Tensor {
+    public func callAsFunction(_ tokens: Tensor) -> Tensor { logits(tokens, cache: nil, lastOnly: false) }
+
+    /// Logits `[batch, time, vocabularySize]` for `tokens` (`[batch, time]`), the positions that follow those held
+    /// in `cache` (one `KVCache` per block, as `makeCache()` returns), which it extends: decoding token by token
+    /// costs one position a step. Cached and new positions together must fit the context length. Inference only
+    /// (inside `noGrad`).
+    public func callAsFunction(_ tokens: Tensor, cache: [KVCache]) -> Tensor { logits(tokens, cache: cache, lastOnly: false) }
+
+    /// An empty `KVCache` for each block.
+    public func makeCache() -> [KVCache] { blocks.map { _ in KVCache() } }
+
+    /// The logits of `tokens` after the positions in `cache`; of the last position only when `lastOnly`.
+    private func logits(_ tokens: Tensor, cache: [KVCache]?, lastOnly: Bool) -> Tensor {
         require(tokens.rank == 2, "GPT: tokens must be [batch, time], got \(tokens.shape)")
-        let time = tokens.shape[1]
-        require(time <= configuration.contextLength,
-                "GPT: \(time) tokens exceed the context length \(configuration.contextLength)")
-        let positions = Tensor.arange(0, Double(time), dtype: .int64, device: tokens.device)
+        require(cache.map { layers in layers.count == blocks.count && layers.allSatisfy { $0.count == layers[0].count } } ?? true,
+                "GPT: the cache must hold one KVCache per block (\(blocks.count)), all of one length; got lengths \(cache?.map(\.count) ?? [])")
+        let start = cache?.first?.count ?? 0, time = tokens.shape[1]
+        require(start + time <= configuration.contextLength,
+                "GPT: \(start > 0 ? "\(start) cached and " : "")\(time) tokens exceed the context length \(configuration.contextLength)")
+        let positions = Tensor.arange(Double(start), Double(start + time), dtype: .int64, device: tokens.device)
         var h = dropout(wte(tokens) + wpe(positions))
-        for block in blocks { h = block(h) }
+        for (i, block) in blocks.enumerated() { h = block(h, cache: cache?[i]) }
+        if lastOnly { h = h.sliced(axis: 1, start: time - 1, end: time) }
         return head(lnF(h))
     }
 
     /// Continues each row of `prompt` (`[batch, time]` token ids) by `count` tokens, sampling from the softmax of
     /// the last position's logits divided by `temperature` (0 picks the most likely token), restricted to the
     /// `topK` most likely tokens when given. Runs without gradients in evaluation mode; returns the new tokens.
+    /// While the sequence fits the context, each step runs only the new token against a `KVCache`; beyond it the
+    /// window of the last `contextLength` tokens is run whole (its positions have all moved).
     public func generate(_ prompt: Tensor, count: Int, temperature: Double = 1, topK: Int? = nil,
                          generator: RandomGenerator = .default) -> [[Int]] {
         require(temperature >= 0, "GPT.generate: temperature must be ≥ 0, got \(temperature)")
@@ -93,20 +110,22 @@ public final class GPT: Module, UnaryLayer {
         defer { if wasTraining { train() } }
         return noGrad {
             var context = prompt.to(.int64)
+            var uncached = context
+            let cache = makeCache()
             var produced = Array(repeating: [Int](), count: prompt.shape[0])
             for _ in 0..<count {
-                let time = context.shape[1]
-                let window = time > configuration.contextLength
-                    ? context.sliced(axis: 1, start: time - configuration.contextLength, end: time) : context
-                let logits = self(window).sliced(axis: 1, start: window.shape[1] - 1, end: window.shape[1])
-                    .squeezed(axis: 1).to(.float64).toArray(Double.self)
+                let time = context.shape[1], limit = configuration.contextLength
+                let last = time <= limit
+                    ? logits(uncached, cache: cache, lastOnly: true)
+                    : logits(context.sliced(axis: 1, start: time - limit, end: time), cache: nil, lastOnly: true)
+                let values = last.reshaped([produced.count, configuration.vocabularySize]).to(.float64).toArray(Double.self)
                 let next = (0..<produced.count).map { row in
-                    let rowLogits = Array(logits[(row * configuration.vocabularySize)..<((row + 1) * configuration.vocabularySize)])
+                    let rowLogits = Array(values[(row * configuration.vocabularySize)..<((row + 1) * configuration.vocabularySize)])
                     return Self.pick(from: rowLogits, temperature: temperature, topK: topK, generator: generator)
                 }
                 for (row, token) in next.enumerated() { produced[row].append(token) }
-                let column = Tensor(next.map(Int64.init), shape: [next.count, 1], device: context.device)
-                context = concat([context, column], axis: 1)
+                uncached = Tensor(next.map(Int64.init), shape: [next.count, 1], device: context.device)
+                context = concat([context, uncached], axis: 1)
             }
             return produced
         }
@@ -114,8 +133,9 @@ public final class GPT: Module, UnaryLayer {
 
     /// One token drawn from `logits` (greedy at temperature 0).
     static func pick(from logits: [Double], temperature: Double, topK: Int?, generator: RandomGenerator) -> Int {
+        // Greedy: the first of the largest, as the stable sort below would put it first.
+        guard temperature > 0 else { return logits.indices.max { logits[$0] < logits[$1] }! }
         let order = logits.indices.sorted { logits[$0] > logits[$1] }
-        guard temperature > 0 else { return order[0] }
         let kept = Array(order.prefix(Swift.max(1, Swift.min(topK ?? logits.count, logits.count))))
         let top = logits[kept[0]]
         let weights = kept.map { Foundation.exp((logits[$0] - top) / temperature) }
