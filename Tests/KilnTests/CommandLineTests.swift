@@ -50,7 +50,7 @@ import KilnNN
                        "eval-every", "checkpoint-dir", "resume"] {
             #expect(TrainCommand.help.contains("--\(option)"), "kiln train --help does not mention --\(option)")
         }
-        for option in ["device", "json", "peer-python", "no-peers"] { #expect(BenchCommand.help.contains("--\(option)")) }
+        for option in ["device", "json", "peer-python", "no-peers", "only", "rounds"] { #expect(BenchCommand.help.contains("--\(option)")) }
         for command in ["train", "sample", "eval", "devices", "inspect", "check", "bench"] {
             #expect(KilnCommand.usage.contains("  \(command) "), "kiln --help does not list \(command)")
         }
@@ -71,6 +71,40 @@ import KilnNN
         #expect(results?.map { $0["shape"] as? String } == ["24x16x8", "3x24x16x8"])
         #expect(results?.allSatisfy { ($0["gflops"] as? Double ?? 0) > 0 } == true)
         #expect(throws: UsageError.self) { try BenchCommand.run(["gemm", "--only", "24x0x8", "--no-peers"]) { _ in } }
+    }
+
+    /// `kiln bench` asks the peer script for one case at a time, after each of Kiln's rounds of it. A stand-in
+    /// interpreter answers with 2 ms for torch the first time, 4 ms the second and 6 ms the third, reports NumPy
+    /// missing, and then stops: the medians, the ratio's range over the rounds, and the notes of a missing and a
+    /// stopped peer come from what it said.
+    @Test func benchTimesPeersCaseByCaseOverRounds() throws {
+        let folder = Self.temporary("peer")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let fake = folder + "/python", json = folder + "/bench.json"
+        try """
+            #!/bin/sh
+            echo '{"missing": {"numpy": "numpy left out by the stand-in"}}'
+            for ms in 2 4 6; do read case || exit 0; echo "{\\"torch\\": $ms}"; done
+            """.write(toFile: fake, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+        let run = try Self.captured {
+            try BenchCommand.run(["gemm", "--device", "cpu", "--only", "24x16x8,8x8x8", "--rounds", "3", "--peer-python", fake,
+                                  "--json", json], print: $0)
+        }
+        #expect(run.status == 0)
+        let results = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json)))
+            as? [String: Any])["results"] as? [[String: Any]] ?? []
+        try #require(results.count == 2)
+        let timed = results[0], kiln = try #require(timed["median_ms"] as? Double)
+        #expect(timed["peer"] as? String == "torch" && timed["peer_median_ms"] as? Double == 4)
+        #expect(abs((timed["ratio"] as? Double ?? 0) - 4 / kiln) < 1e-12)
+        let (low, high) = (try #require(timed["ratio_low"] as? Double), try #require(timed["ratio_high"] as? Double))
+        #expect(low <= 4 / kiln && 4 / kiln <= high && low < high, "ratios \(low)…\(high) around \(4 / kiln)")
+        #expect((timed["peer_note"] as? String)?.contains("numpy missing") == true)
+        let stopped = results[1]["peer_note"] as? String ?? ""
+        #expect(stopped.contains("numpy left out by the stand-in") && stopped.contains("the peer script stopped at gemm gemm 8x8x8"),
+                "\(stopped)")
     }
 
     @Test func trainingWritesCheckpointMetricsAndPlot() throws {

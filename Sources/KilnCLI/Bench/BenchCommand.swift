@@ -9,7 +9,7 @@ public enum BenchCommand {
     kiln bench — time Kiln against NumPy and PyTorch on the same machine, in the same run
 
     usage: kiln bench [gemm|ops|train|all] [--device cpu|cuda|cuda:N] [--json PATH] [--peer-python PATH] [--no-peers]
-                  [--only NAME,…]
+                  [--only NAME,…] [--rounds N]
 
       gemm     float32 matmul, square 256–4096 and GPT-2 small's shapes for 4096 rows (768×768, 768×3072,
                3072×768 and the 768×50304 head); float16 and bfloat16 too on a GPU. GFLOP/s.
@@ -30,9 +30,12 @@ public enum BenchCommand {
       --only NAME,…   only the named benchmarks of the chosen suites or shapes (e.g. --only lstm,gpt or
                       --only 1024x1024x1024); with gemm, any MxKxN or batched BxMxKxN is timed (--only
                       2048x128x384,64x128x32x128)
+      --rounds N      time each benchmark N times (default 1), Kiln and its peers in turn, and report the
+                      median round of each, with the lowest and highest ratio of a round (ratio_low, ratio_high)
 
     Times are medians over repeats after a warm-up, synchronised with the device, with inputs rotated between
-    sets. ratio = peer time / Kiln time: above 1, Kiln is faster. A peer that cannot run is reported as missing.
+    sets. Each benchmark's peers run right after Kiln's run of it. ratio = peer time / Kiln time: above 1, Kiln
+    is faster. A peer that cannot run is reported as missing.
     """
 
     /// Runs `kiln bench` with the words after `bench`; returns the exit status or throws (status 2).
@@ -50,7 +53,7 @@ public enum BenchCommand {
             if first != "all" { suites = [first] }
             rest.removeFirst()
         }
-        let args = try Arguments(rest, valued: ["device", "json", "peer-python", "only"], flags: ["no-peers"])
+        let args = try Arguments(rest, valued: ["device", "json", "peer-python", "only", "rounds"], flags: ["no-peers"])
         let device = try args.value("device").map(Device.named) ?? Device.fromEnvironment()
         let python = try args.value("peer-python") ?? ProcessInfo.processInfo.environment["KILN_PEER_PYTHON"] ?? "python3"
         var cases = suites.flatMap { suite -> [BenchCase] in
@@ -71,22 +74,29 @@ public enum BenchCommand {
                 throw UsageError(description: "--only \(only): no benchmark of \(suites.joined(separator: ", ")) has that name or shape")
             }
         }
+        let rounds = try args.int("rounds", default: 1, in: 1...100)
         let machine = Self.machine(device)
         print("kiln bench on \(device) (\(device.name)), \(machine["cpu"] ?? "")")
-        var results = try cases.map { bench -> BenchResult in
-            let result: BenchResult
-            do {
-                result = try KilnWorkloads.run(bench, on: device)
-            } catch {
-                throw KilnError.deviceFailure(device: device.description, operation: "kiln bench \(bench.suite) \(bench.name) \(bench.shapeText)",
-                                              detail: "\(error)")
+        let peers = args.flag("no-peers") ? nil
+            : try PeerScript.start(device: device.description, threads: CPUBackend.shared.threadCount, python: python)
+        defer { peers?.close() }
+        // Each case is timed `rounds` times, Kiln and then its peers, so that both see the same spells of a shared
+        // machine.
+        let results = try cases.flatMap { bench -> [BenchResult] in
+            var runs: [BenchResult] = [], peerRuns: [[String: Double]] = []
+            for _ in 0..<rounds {
+                let result: BenchResult
+                do {
+                    result = try KilnWorkloads.run(bench, on: device)
+                } catch {
+                    throw KilnError.deviceFailure(device: device.description, operation: "kiln bench \(bench.suite) \(bench.name) \(bench.shapeText)",
+                                                  detail: "\(error)")
+                }
+                FileHandle.standardError.write(Data("kiln: \(bench.suite) \(result.name) \(bench.shapeText) \(String(format: "%.3f", result.medianMilliseconds)) ms\n".utf8))
+                runs.append(result)
+                if let peers { peerRuns.append(peers.measure(bench)) }
             }
-            FileHandle.standardError.write(Data("kiln: \(bench.suite) \(result.name) \(bench.shapeText) \(String(format: "%.3f", result.medianMilliseconds)) ms\n".utf8))
-            return result
-        }
-        if !args.flag("no-peers") {
-            let (peerResults, missing) = PeerScript.run(cases, device: device.description, threads: CPUBackend.shared.threadCount, python: python)
-            results = merge(results, cases: cases, peers: peerResults, missing: missing)
+            return peers.map { combine(runs, bench: bench, peers: peerRuns, missing: $0.missing) } ?? [median(runs)]
         }
         print(BenchResult.table(results))
         if let path = try args.value("json") {
@@ -100,28 +110,38 @@ public enum BenchCommand {
         return 0
     }
 
-    /// Each Kiln result with its peer's time: PyTorch where it ran, else NumPy; both when both ran (the NumPy
-    /// row repeated under its own peer name).
-    static func merge(_ results: [BenchResult], cases: [BenchCase], peers: [[String: Any]], missing: [String: String]) -> [BenchResult] {
-        zip(results, cases).flatMap { result, bench -> [BenchResult] in
-            let matching = peers.filter {
-                $0["suite"] as? String == bench.suite && $0["name"] as? String == bench.name && $0["dtype"] as? String == bench.dtype
-                    && ($0["shape"] as? [Int]) == bench.shape
+    /// The round of median time (the faster of the middle two for an even count), with its throughput and extras.
+    static func median(_ runs: [BenchResult]) -> BenchResult {
+        runs.sorted { $0.medianMilliseconds < $1.medianMilliseconds }[(runs.count - 1) / 2]
+    }
+
+    /// Kiln's median round paired with each peer's median over the rounds: PyTorch where it ran, else NumPy; both
+    /// when both ran (the NumPy row repeated under its own peer name). Over several rounds the spread of the ratio
+    /// between Kiln and the peer of the same round is kept as `ratio_low` and `ratio_high`.
+    static func combine(_ runs: [BenchResult], bench: BenchCase, peers: [[String: Double]], missing: [String: String]) -> [BenchResult] {
+        let result = median(runs)
+        let names = ["numpy", "torch"].filter { name in peers.contains { $0[name] != nil } }
+        guard !names.isEmpty else {
+            var alone = result
+            let wanted = bench.suite == "gemm" && result.device == "cpu" ? ["torch", "numpy"] : ["torch"]
+            let reasons = wanted.map { missing[$0] ?? "\($0) did not run" }
+            alone.peerNote = "missing: " + reasons.enumerated().filter { !reasons[..<$0.offset].contains($0.element) }
+                .map(\.element).joined(separator: "; ")
+            return [alone]
+        }
+        let absent = missing.keys.sorted().filter { !names.contains($0) }
+        return names.map { name in
+            var paired = result
+            let times = peers.compactMap { $0[name] }
+            paired.peer = name
+            paired.peerMilliseconds = times.sorted()[(times.count - 1) / 2]
+            if runs.count > 1 {
+                let ratios = zip(runs, peers).compactMap { run, peer in peer[name].map { $0 / run.medianMilliseconds } }
+                paired.extra["ratio_low"] = ratios.min()
+                paired.extra["ratio_high"] = ratios.max()
             }
-            guard !matching.isEmpty else {
-                var alone = result
-                let wanted = bench.suite == "gemm" && result.device == "cpu" ? ["torch", "numpy"] : ["torch"]
-                alone.peerNote = "missing: " + wanted.map { missing[$0] ?? "\($0) did not run" }.joined(separator: "; ")
-                return [alone]
-            }
-            let absent = missing.keys.sorted().filter { name in !matching.contains { $0["peer"] as? String == name } }
-            return matching.map { peer in
-                var paired = result
-                paired.peer = peer["peer"] as? String
-                paired.peerMilliseconds = peer["median_ms"] as? Double
-                if !absent.isEmpty { paired.peerNote = absent.map { "\($0) missing" }.joined(separator: ", ") }
-                return paired
-            }
+            if !absent.isEmpty { paired.peerNote = absent.map { "\($0) missing" }.joined(separator: ", ") }
+            return paired
         }
     }
 

@@ -2,16 +2,16 @@ import Foundation
 
 /// The peers `kiln bench` compares with: NumPy (gemm on the CPU) and PyTorch (gemm, ops and training, on the CPU
 /// or the GPU), run by a Python interpreter in the same invocation. The script is kept here, in the repository,
-/// and written to a temporary file when it runs; it reads the cases as JSON and prints one JSON object of
-/// results (or the reason a peer is missing).
+/// and written to a temporary file when it runs. It prints one JSON line saying which peers are missing and why,
+/// then serves cases: for each JSON line it reads, one JSON line of results. So Kiln and its peers can be timed
+/// in turn, case by case, under the same conditions of a shared machine.
 enum PeerScript {
     /// The Python source.
     static let source = #"""
 import json, math, sys, time
 
-spec = json.load(open(sys.argv[1]))
-device, threads = spec["device"], spec["threads"]
-out = {"missing": {}, "results": []}
+device, threads = sys.argv[1], int(sys.argv[2])
+out = {"missing": {}}
 
 try:
     import numpy as np
@@ -166,7 +166,9 @@ def train_torch(name, batch):
         opt.step()
     return median_ms(step, minimum=5, budget=2, warmup=2)
 
-for case in spec["cases"]:
+print(json.dumps(out), flush=True)
+for line in sys.stdin:
+    case = json.loads(line)
     suite, name, shape, dtype = case["suite"], case["name"], case["shape"], case["dtype"]
     peers = []
     if suite == "gemm" and device == "cpu" and dtype == "float32" and np is not None:
@@ -178,41 +180,24 @@ for case in spec["cases"]:
             peers.append(("torch", lambda: op_torch(name, shape)))
         else:
             peers.append(("torch", lambda: train_torch(name, shape[0])))
-    for peer, run in peers:
-        out["results"].append({"suite": suite, "name": name, "shape": shape, "dtype": dtype, "peer": peer, "median_ms": run()})
-    sys.stderr.write(f"peer: {suite} {name} {shape} {dtype} done\n")
-
-print(json.dumps(out))
+    print(json.dumps({peer: run() for peer, run in peers}), flush=True)
 """#
 
-    /// The peers' results for `cases` on `device` with `threads` CPU threads, run by `python`: each result keyed
-    /// by suite, name, shape, dtype and peer; `missing` says why a peer did not run.
-    static func run(_ cases: [BenchCase], device: String, threads: Int, python: String) -> (results: [[String: Any]], missing: [String: String]) {
+    /// Starts the script with `python` for `device` and `threads` CPU threads. Throws only when the script cannot
+    /// be written to a temporary folder; a Python that cannot run it leaves its peers missing.
+    static func start(device: String, threads: Int, python: String) throws -> PeerSession {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-bench-\(UUID())")
         defer { try? FileManager.default.removeItem(at: folder) }
+        let script = folder.appendingPathComponent("peer.py")
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try source.write(to: folder.appendingPathComponent("peer.py"), atomically: true, encoding: .utf8)
-            let spec: [String: Any] = ["device": device, "threads": threads, "cases": cases.map(\.json)]
-            try JSONSerialization.data(withJSONObject: spec).write(to: folder.appendingPathComponent("spec.json"))
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [python, folder.appendingPathComponent("peer.py").path, folder.appendingPathComponent("spec.json").path]
-            var environment = ProcessInfo.processInfo.environment
-            for name in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"] { environment[name] = String(threads) }
-            process.environment = environment
-            let output = Pipe()
-            process.standardOutput = output
-            try process.run()
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0,
-                  let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                return ([], ["numpy": "the peer script failed (\(python), status \(process.terminationStatus))", "torch": "the peer script failed"])
-            }
-            return (object["results"] as? [[String: Any]] ?? [], object["missing"] as? [String: String] ?? [:])
+            try source.write(to: script, atomically: true, encoding: .utf8)
         } catch {
-            return ([], ["numpy": "cannot run \(python): \(error.localizedDescription)", "torch": "cannot run \(python)"])
+            throw UsageError(description: "cannot write the peer script to \(script.path): \(error.localizedDescription)")
         }
+        var environment = ProcessInfo.processInfo.environment
+        for name in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"] { environment[name] = String(threads) }
+        // Python has read the script once it has answered the first line, so the folder can go.
+        return PeerSession(arguments: [python, script.path, device, String(threads)], environment: environment)
     }
 }
