@@ -1,6 +1,7 @@
 import Testing
 import Kiln
 import KilnNN
+import KilnCLI
 
 /// Decoding with a `KVCache` against the model run over the whole sequence, the computation it replaces.
 @Suite struct KVCacheTests {
@@ -83,5 +84,26 @@ import KilnNN
             let text = String(decoding: result.standardErrorContent, as: UTF8.self)
             #expect(text.contains("KVCache.update: the cache is for inference"), "\(text)")
         }
+    }
+}
+
+/// The default task's accuracy, read from one teacher-forced pass, against decoding each answer token by token.
+@Suite struct AdditionAccuracyTests {
+    /// After 150 steps a tiny model solves a few of 1,000 two-digit held-out problems and fails the rest, at
+    /// various digits: the problems its greedy decoding (through the KV cache) answers right are exactly those the
+    /// teacher-forced pass counts as solved.
+    @Test func teacherForcedAccuracyIsGreedyDecodingsAccuracy() {
+        let task = AdditionTask(digits: 2, dimensions: 32, layers: 2, heads: 4, seed: 1, device: .cpu)
+        let update = Update(optimizer: AdamW(learningRate: 3e-3), precision: nil, clipNorm: 1)
+        RandomGenerator.withDefault(RandomGenerator(seed: 5)) {
+            for step in 0..<150 { _ = task.trainStep(step, batchSize: 64, update: update) }
+        }
+        task.gpt.eval()
+        let decoded = zip(task.heldOut, task.solve(task.heldOut)).map { $0.0 + $0.1 == $1 }
+        let solved = task.greedySolved(task.heldOut)
+        #expect(decoded.contains(true) && decoded.contains(false), "solved \(decoded.filter { $0 }.count) of \(decoded.count)")
+        #expect(solved == decoded, "disagree on \(zip(solved, decoded).filter { $0 != $1 }.count) problems")
+        let accuracy = task.evaluate().first { $0.name == "accuracy" }?.value
+        #expect(accuracy == Double(decoded.filter { $0 }.count) / Double(decoded.count))
     }
 }

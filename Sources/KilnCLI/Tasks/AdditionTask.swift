@@ -78,7 +78,11 @@ public final class AdditionTask: SupervisedTask, SamplingTask {
     }
 
     /// Cross-entropy of the answer digits of `problems`, teacher-forced.
-    func loss(_ problems: [(Int, Int)]) -> Tensor {
+    func loss(_ problems: [(Int, Int)]) -> Tensor { teacherForced(problems).loss }
+
+    /// The model run once over `problems` written out in full: its logits, the answer digits as targets (−1 at
+    /// the other positions) and their cross-entropy.
+    private func teacherForced(_ problems: [(Int, Int)]) -> (loss: Tensor, logits: Tensor, targets: [Int64]) {
         let length = 3 * digits + 2, answerStart = 2 * digits + 1
         var inputs: [Int64] = [], targets: [Int64] = []
         for (a, b) in problems {
@@ -88,7 +92,26 @@ public final class AdditionTask: SupervisedTask, SamplingTask {
         }
         let device = gpt.wte.weight.device
         let logits = gpt(Tensor(inputs, shape: [problems.count, length], device: device))
-        return crossEntropy(logits: logits, targets: Tensor(targets, shape: [problems.count, length], device: device), ignoreIndex: -1)
+        let loss = crossEntropy(logits: logits, targets: Tensor(targets, shape: [problems.count, length], device: device), ignoreIndex: -1)
+        return (loss, logits, targets)
+    }
+
+    /// Which of `problems` greedy decoding solves, found from one teacher-forced pass instead of decoding: the greedy
+    /// answer is right exactly when, given the right digits so far, the most likely next token is the right digit at
+    /// every answer position (until a mistake the decoded prefix is the true one, and the first mistake makes the
+    /// answer wrong).
+    public func greedySolved(_ problems: [(Int, Int)]) -> [Bool] { judged(problems).solved }
+
+    /// The teacher-forced loss of `problems` and which of them greedy decoding solves (`greedySolved`).
+    private func judged(_ problems: [(Int, Int)]) -> (loss: Double, solved: [Bool]) {
+        noGrad {
+            let (loss, logits, targets) = teacherForced(problems)
+            let predictions = logits.argMax(axis: 2).toArray(Int64.self), length = 3 * digits + 2
+            let solved = stride(from: 0, to: targets.count, by: length).map { start in
+                (start..<(start + length)).allSatisfy { targets[$0] < 0 || predictions[$0] == targets[$0] }
+            }
+            return (loss.item(Double.self), solved)
+        }
     }
 
     /// The greedy answers to `problems`, as numbers (`nil` where the model wrote a non-digit).
@@ -107,12 +130,11 @@ public final class AdditionTask: SupervisedTask, SamplingTask {
         return answers
     }
 
-    /// Held-out loss (teacher-forced) and exact-match accuracy (greedy).
+    /// Held-out loss (teacher-forced) and exact-match accuracy of greedy decoding, both from one pass
+    /// (`greedySolved`).
     public func evaluate() -> [(name: String, value: Double)] {
-        let answers = solve(heldOut)
-        let correct = zip(heldOut, answers).filter { $0.0.0 + $0.0.1 == $0.1 }.count
-        let loss = noGrad { self.loss(heldOut).item(Double.self) }
-        return [("loss", loss), ("accuracy", Double(correct) / Double(heldOut.count))]
+        let (loss, solved) = judged(heldOut)
+        return [("loss", loss), ("accuracy", Double(solved.filter { $0 }.count) / Double(heldOut.count))]
     }
 
     /// A few held-out problems with the model's answers.
