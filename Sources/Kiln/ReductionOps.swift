@@ -123,9 +123,11 @@ extension Tensor {
         return fused.recordedSoftmax("causalSoftmax", of: self, axis: rank - 1, log: false)
     }
 
-    /// `[queries, keys]`: 0 where key `j ≤` query `i`, −∞ after (the mask `causalSoftmax` applies).
-    public static func causalMask(queries: Int, keys: Int, dtype: DType = .float32, device: Device = .default) -> Tensor {
-        let values = (0..<(queries * keys)).map { $0 % keys > $0 / keys ? -Double.infinity : 0 }
+    /// `[queries, keys]`: 0 where key `j ≤ offset +` query `i`, −∞ after (the mask `causalSoftmax` applies, with
+    /// `offset` 0; with `offset` cached positions before the first query, the mask of attention through a `KVCache`).
+    public static func causalMask(queries: Int, keys: Int, offset: Int = 0, dtype: DType = .float32,
+                                  device: Device = .default) -> Tensor {
+        let values = (0..<(queries * keys)).map { $0 % keys > $0 / keys + offset ? -Double.infinity : 0 }
         return Tensor(values, shape: [queries, keys], device: device).to(dtype)
     }
 

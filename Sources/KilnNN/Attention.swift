@@ -46,9 +46,9 @@ public final class MultiHeadAttention: Module {
         } else if cached == 0 {
             weights = scores.causalSoftmax()
         } else {
-            // Query `i` is position `cached + i`: the rows of the square mask from `cached` on.
-            let mask = Tensor.causalMask(queries: cached + time, keys: cached + time, dtype: scores.dtype, device: x.device)
-            weights = (scores + mask.sliced(axis: 0, start: cached, end: cached + time)).softmax(axis: -1)
+            // Query `i` is position `cached + i`.
+            let mask = Tensor.causalMask(queries: time, keys: cached + time, offset: cached, dtype: scores.dtype, device: x.device)
+            weights = (scores + mask).softmax(axis: -1)
         }
         let y = weights.matmul(v).permuted([0, 2, 1, 3]).reshaped([batch, time, dimensions])
         return proj(y)

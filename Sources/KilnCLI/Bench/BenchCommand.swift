@@ -111,8 +111,11 @@ public enum BenchCommand {
     }
 
     /// The round of median time (the faster of the middle two for an even count), with its throughput and extras.
-    static func median(_ runs: [BenchResult]) -> BenchResult {
-        runs.sorted { $0.medianMilliseconds < $1.medianMilliseconds }[(runs.count - 1) / 2]
+    static func median(_ runs: [BenchResult]) -> BenchResult { lowerMedian(runs, by: \.medianMilliseconds) }
+
+    /// The element of median `key` in `items` (not empty), the smaller of the middle two for an even count.
+    static func lowerMedian<T>(_ items: [T], by key: (T) -> Double) -> T {
+        items.sorted { key($0) < key($1) }[(items.count - 1) / 2]
     }
 
     /// Kiln's median round paired with each peer's median over the rounds: PyTorch where it ran, else NumPy; both
@@ -134,7 +137,7 @@ public enum BenchCommand {
             var paired = result
             let times = peers.compactMap { $0[name] }
             paired.peer = name
-            paired.peerMilliseconds = times.sorted()[(times.count - 1) / 2]
+            paired.peerMilliseconds = lowerMedian(times) { $0 }
             if runs.count > 1 {
                 let ratios = zip(runs, peers).compactMap { run, peer in peer[name].map { $0 / run.medianMilliseconds } }
                 paired.extra["ratio_low"] = ratios.min()

@@ -25,14 +25,12 @@ final class PeerSession {
         do {
             try process.run()
         } catch {
-            let reason = "cannot run \(python): \(error.localizedDescription)"
-            missing = ["numpy": reason, "torch": reason]
+            markMissing("cannot run \(python): \(error.localizedDescription)")
             return
         }
-        guard let line = readLine(), let report = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        guard let report = nextObject() as? [String: Any] else {
             let status = process.isRunning ? "" : ", status \(process.terminationStatus)"
-            let reason = "the peer script failed (\(python)\(status))"
-            missing = ["numpy": reason, "torch": reason]
+            markMissing("the peer script failed (\(python)\(status))")
             return
         }
         missing = report["missing"] as? [String: String] ?? [:]
@@ -43,13 +41,16 @@ final class PeerSession {
         guard process.isRunning,
               let request = try? JSONSerialization.data(withJSONObject: bench.json),
               (try? input.fileHandleForWriting.write(contentsOf: request + Data("\n".utf8))) != nil,
-              let line = readLine(),
-              let answer = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double] else {
-            let reason = "the peer script stopped at \(bench.suite) \(bench.name) \(bench.shapeText) (\(python))"
-            for peer in ["numpy", "torch"] where missing[peer] == nil { missing[peer] = reason }
+              let answer = nextObject() as? [String: Double] else {
+            markMissing("the peer script stopped at \(bench.suite) \(bench.name) \(bench.shapeText) (\(python))")
             return [:]
         }
         return answer
+    }
+
+    /// Gives `reason` for every peer not already missing.
+    private func markMissing(_ reason: String) {
+        for peer in ["numpy", "torch"] where missing[peer] == nil { missing[peer] = reason }
     }
 
     /// Ends the script.
@@ -58,13 +59,13 @@ final class PeerSession {
         if process.processIdentifier != 0 { process.waitUntilExit() }
     }
 
-    /// The script's next line of output, or nil at its end.
-    private func readLine() -> String? {
+    /// The JSON value on the script's next line of output; nil at its end or for a line that is not JSON.
+    private func nextObject() -> Any? {
         while true {
             if let newline = pending.firstIndex(of: 0x0A) {
-                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
-                pending.removeSubrange(pending.startIndex...newline)
-                return line
+                let line = pending[pending.startIndex..<newline]
+                defer { pending.removeSubrange(pending.startIndex...newline) }
+                return try? JSONSerialization.jsonObject(with: line)
             }
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { return nil }

@@ -106,7 +106,7 @@ public final class AdditionTask: SupervisedTask, SamplingTask {
     private func judged(_ problems: [(Int, Int)]) -> (loss: Double, solved: [Bool]) {
         noGrad {
             let (loss, logits, targets) = teacherForced(problems)
-            let predictions = logits.argMax(axis: 2).toArray(Int64.self), length = 3 * digits + 2
+            let predictions = logits.argMax(axis: 2).toArray(Int64.self), length = logits.shape[1]
             let solved = stride(from: 0, to: targets.count, by: length).map { start in
                 (start..<(start + length)).allSatisfy { targets[$0] < 0 || predictions[$0] == targets[$0] }
             }
