@@ -33,9 +33,23 @@ enum CPUGemm {
     /// broadcast from memory (a C model of the tile on a Zen 3 core: 20–26 GFLOP/s with a load and a shuffle, 35–37
     /// with copies; the portable build's 2048³ on two threads, alternated six times: 30–42 → 41–44). One otherwise.
     @inline(__always) static func leftCopies<F>(_ type: F.Type) -> Int { nr == 8 && F.self == Float.self ? 4 : 1 }
-    static let kc = 256
+    /// Depth of a block: a tile of C sums `kc` products per element between its loads and stores. For float32
+    /// with AVX2's tile, 384: a `kc × nr` sliver of B is then 24 KB of the first-level cache, and one thread ran
+    /// 2048³, 4096×768·768×3072 and 4096×3072·3072×768 2–7% faster than at 256, making fewer passes over C (six
+    /// alternations on a Zen 3 core: 68.1 → 70.9, 67.5 → 70.2 and 64.6/66.3 → 68.9/68.8 GFLOP/s). 256 elsewhere:
+    /// AVX-512's 32-column float32 sliver and AVX2's float64 one are then 32 KB, as tuned, and the portable build's
+    /// left panels hold four copies of each value, 24 KB a tile (its GEMM was level at 384, within its noise).
+    @inline(__always) static func kc<F>(_ type: F.Type) -> Int {
+        #if arch(x86_64)
+        return nr == 16 && F.self == Float.self ? 384 : 256
+        #else
+        return 256
+        #endif
+    }
     static let mc = 48
-    /// Columns of a packed panel of B: `kc × nc` float32 values, 512 KB, stay in a core's second-level cache. At
+    /// Columns of a packed panel of B: `kc × nc` float32 values, 512 KB at a depth of 256, stay in a core's
+    /// second-level cache (768 KB at AVX2's 384 spill it, but the panel is read a sliver at a time, once per `mc`
+    /// rows, so its slivers stream from the third level at a few GB/s). At
     /// 4096 a thread's 2 MB panel spilled it, and 4096³ ran at 256–269 GFLOP/s against 2048³'s 288–298 (now 285–294).
     static let nc = 512
     /// The most rows of C for which the right operand is read in place rather than packed.
@@ -45,7 +59,7 @@ enum CPUGemm {
     /// but the packing, a transposition, has to be repaid by the columns that reuse it (two threads each packing
     /// all of 1024³'s left operand for 512 columns ran 3% slower).
     static let packedLeftColumns = 1024
-    /// Rows of the left operand packed at a time: 2 MB of float32 micro-panels at `kc`, reused over all of a thread's
+    /// Rows of the left operand packed at a time: 2–3 MB of float32 micro-panels at `kc`, reused over all of a thread's
     /// columns before the next rows are packed.
     static let packedLeftRows = 2048
 
@@ -278,7 +292,7 @@ enum CPUGemm {
         // Read in place, the right operand's last sliver is still packed when it is narrower than nr, so that
         // no vector load runs past the matrix. The buffers hold one depth block: a product shallower than `kc`
         // (attention's 32-deep heads) takes less than the 128 KB at which `malloc` maps fresh pages for a block.
-        let depth = min(k, kc)
+        let depth = min(k, kc(F.self))
         let packedB = allocateLines(F.self, count: depth * (packRight ? min(nc, roundUp(n, nr)) : nr))
         defer { UnsafeMutableRawPointer(packedB).deallocate() }
         // A right operand read in place has few rows of C (`readsRightInPlace`): one block of all of them reads each
@@ -296,7 +310,7 @@ enum CPUGemm {
         let rightElements = b.base.assumingMemoryBound(to: F.self) + b.offset
         var pc = 0
         while pc < k {
-            let kcEff = min(kc, k - pc)
+            let kcEff = min(kc(F.self), k - pc)
             var r0 = 0
             while r0 < m {
                 let rows = min(chunkRows, m - r0)
