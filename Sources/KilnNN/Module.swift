@@ -19,12 +19,14 @@ open class Module {
 
     /// The tensors and children of this module, in declaration order, with their dotted names. Other stored
     /// properties are skipped by one protocol check (casting each of them to `Module` and `Tensor` tried to bridge it
-    /// to Objective-C, which made a walk of a GPT's 30 modules take 1 ms) and their names are not built.
+    /// to Objective-C, which made a walk of a GPT's 30 modules take 1 ms) and their names are not built. `Module`'s
+    /// own properties hold neither and are not reflected: each reflected property costs a lookup of its type by
+    /// name, and they were two in every module.
     private func entries() -> [(name: String, value: ModuleTreeValue)] {
         var result: [(String, ModuleTreeValue)] = []
         var mirror: Mirror? = Mirror(reflecting: self)
         var levels: [Mirror] = []
-        while let m = mirror { levels.append(m); mirror = m.superclassMirror }
+        while let m = mirror, m.subjectType != Module.self { levels.append(m); mirror = m.superclassMirror }
         for m in levels.reversed() {
             for child in m.children {
                 guard let value = child.value as? ModuleTreeValue, let label = child.label,

@@ -44,6 +44,10 @@ open class Optimizer {
         update(model.trainableParameters()) { name, _ in gradients[name] }
     }
 
+    /// Updates `parameters` (named as `Module.namedParameters()` names them) that have a gradient: `update(model:)`
+    /// for a loop that already holds its model's parameters, without walking the model again.
+    public func update(parameters: [(name: String, tensor: Tensor)]) { update(parameters) { $1.grad } }
+
     /// One step over `parameters`, each with the gradient `gradient(name, parameter)` (skipped when nil).
     private func update(_ parameters: [(name: String, tensor: Tensor)], gradient: (String, Tensor) -> Tensor?) {
         step += 1

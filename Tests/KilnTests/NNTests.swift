@@ -183,8 +183,10 @@ private final class MixedModule: Module {
         }
         #expect(model.fc1.weight.toArray(Float.self) == frozenBefore)
         #expect(optimizer.state["fc2.weight"]?["exp_avg"] != nil && optimizer.step == 3)
-        // A fresh optimizer given the saved state takes the same next step.
-        let saved = optimizer.state.mapValues { $0.mapValues { $0.copied() } }
+        // A fresh optimizer given the saved state takes the same next step, given the gradients by name or the
+        // parameters that hold them.
+        func savedState() -> [String: [String: Tensor]] { optimizer.state.mapValues { $0.mapValues { $0.copied() } } }
+        let saved = savedState(), savedAgain = savedState()
         let weights = model.parameters().map { $0.copied() }
         model.zeroGrad()
         mseLoss(model(x), y).backward()
@@ -196,6 +198,11 @@ private final class MixedModule: Module {
         resumed.restore(state: saved, step: 3)
         resumed.update(model: model, gradients: grads)
         #expect(model.parameters().map { $0.toArray(Float.self) } == expected)
+        noGrad { for (p, w) in zip(model.parameters(), weights) { p.assign(w) } }
+        let held = AdamW(learningRate: 0.01, groups: [ParameterGroup(prefix: "fc1.", learningRateScale: 0)])
+        held.restore(state: savedAgain, step: 3)
+        held.update(parameters: model.trainableParameters())
+        #expect(model.parameters().map { $0.toArray(Float.self) } == expected && held.step == 4)
     }
 
     @Test func schedulesAndClipping() {

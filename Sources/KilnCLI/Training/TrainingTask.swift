@@ -85,9 +85,7 @@ public struct Update {
         loss.backward()
         let parameters = model.trainableParameters().filter { $0.name.hasPrefix(prefix) }
         if let clipNorm { _ = clipGradNorm(parameters.map(\.tensor), maxNorm: clipNorm) }
-        var gradients: [String: Tensor] = [:]
-        for (name, tensor) in parameters { if let grad = tensor.grad { gradients[name] = grad } }
-        optimizer.update(model: model, gradients: gradients)
+        optimizer.update(parameters: parameters)
     }
 }
 
