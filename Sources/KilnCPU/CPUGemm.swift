@@ -310,7 +310,7 @@ enum CPUGemm {
         let rightElements = b.base.assumingMemoryBound(to: F.self) + b.offset
         var pc = 0
         while pc < k {
-            let kcEff = min(kc(F.self), k - pc)
+            let kcEff = min(depth, k - pc)
             var r0 = 0
             while r0 < m {
                 let rows = min(chunkRows, m - r0)

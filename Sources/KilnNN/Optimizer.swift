@@ -37,7 +37,7 @@ open class Optimizer {
     }
 
     /// Updates every trainable parameter of `model` that has a gradient (`Tensor.grad`).
-    public func update(model: Module) { update(model.trainableParameters()) { $1.grad } }
+    public func update(model: Module) { update(parameters: model.trainableParameters()) }
 
     /// Updates the trainable parameters of `model` named in `gradients`, as MLX's `update(model:gradients:)`.
     public func update(model: Module, gradients: [String: Tensor]) {
