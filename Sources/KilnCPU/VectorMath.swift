@@ -416,7 +416,7 @@ enum VectorMath {
             if i + 16 <= count {
                 store(result, o + i)
             } else {
-                for j in 0..<(count - i) { o[i + j] = result[j] }
+                withUnsafeBytes(of: result) { (o + i).update(from: $0.assumingMemoryBound(to: Float.self).baseAddress!, count: count - i) }
             }
             i += 16
         }
@@ -438,8 +438,10 @@ enum VectorMath {
     @inline(__always)
     private static func load(_ p: UnsafePointer<Float>, _ available: Int, padding: Float) -> V {
         if available >= 16 { return load(p) }
+        // Copied in one go: written a lane at a time, the vector went through the stack and was reloaded after every
+        // lane (a softmax's 11-element attention rows spent most of their time there).
         var tail = V(repeating: padding)
-        for j in 0..<available { tail[j] = p[j] }
+        withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.copyMemory(from: p, byteCount: available * MemoryLayout<Float>.stride) }
         return tail
     }
 
