@@ -1,4 +1,5 @@
 import Foundation
+import KilnCPU
 
 /// The `kiln` command: dispatches to its subcommands and turns errors into one line and exit status 2.
 public enum KilnCommand {
@@ -21,6 +22,8 @@ public enum KilnCommand {
     /// Runs the command line `words` (without the program name); returns the exit status.
     public static func main(_ words: [String]) -> Int32 {
         do {
+            // Checked before any command runs, so that a bad value is an error here rather than a stop later.
+            _ = try CPUBackend.threadCountFromEnvironment()
             switch words.first {
             case "train": return try TrainCommand.run(Array(words.dropFirst()))
             case "sample": return try SampleCommand.run(Array(words.dropFirst()))

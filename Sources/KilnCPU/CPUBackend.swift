@@ -17,6 +17,18 @@ public final class CPUBackend: Backend {
     public var ordinal: Int { 0 }
     /// The worker threads ops run on (`KILN_NUM_THREADS`, else the active processor count).
     public var threadCount: Int { Parallel.threadCount }
+
+    /// The thread count `KILN_NUM_THREADS` asks for, or nil when it is unset or empty. The backend reads it once,
+    /// at its first parallel op, and stops the program when it is invalid; call this first to handle that as an
+    /// error.
+    /// - Throws: `KilnError.invalidConfiguration` when it is set to anything but a positive number.
+    public static func threadCountFromEnvironment() throws -> Int? {
+        guard let text = ProcessInfo.processInfo.environment["KILN_NUM_THREADS"], !text.isEmpty else { return nil }
+        guard let count = Int(text), count > 0 else {
+            throw KilnError.invalidConfiguration(setting: "KILN_NUM_THREADS", value: text, expected: "a positive number of threads")
+        }
+        return count
+    }
     /// `"cpu (N threads)"`.
     public var name: String { "cpu (\(Parallel.threadCount) threads)" }
 

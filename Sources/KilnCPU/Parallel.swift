@@ -6,11 +6,15 @@ import KilnCore
 /// `concurrentPerform` when the pool is running another loop), with a grain size so that small loops run inline
 /// instead of paying for threads.
 enum Parallel {
-    /// The number of worker threads: `KILN_NUM_THREADS` when set to a positive number, else the number of
-    /// active processors.
+    /// The number of worker threads: `KILN_NUM_THREADS` when set, else the number of active processors. An
+    /// invalid `KILN_NUM_THREADS` stops the program with a message naming it (see
+    /// `CPUBackend.threadCountFromEnvironment()`), rather than silently running on another count.
     static let threadCount: Int = {
-        if let text = ProcessInfo.processInfo.environment["KILN_NUM_THREADS"], let n = Int(text), n > 0 { return n }
-        return max(ProcessInfo.processInfo.activeProcessorCount, 1)
+        do {
+            return try CPUBackend.threadCountFromEnvironment() ?? max(ProcessInfo.processInfo.activeProcessorCount, 1)
+        } catch {
+            fatalError("\(error)")
+        }
     }()
 
     /// Runs `body` over `0..<count` split into chunks of at least `grain` indices, at most a few per thread.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Kiln
 
@@ -131,6 +132,17 @@ extension AutogradTests {
         }.map { result in
             let text = String(decoding: result.standardErrorContent, as: UTF8.self)
             #expect(text.contains("indexSelect: index 7 is out of range for an axis of extent 5"), "\(text)")
+        }
+    }
+
+    @Test func invalidThreadCountIsNamed() async {
+        await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            // Set in the child before its first CPU op reads it.
+            setenv("KILN_NUM_THREADS", "two", 1)
+            _ = (Tensor.ones([1 << 16], device: .cpu) + 1).sum().item(Float.self)
+        }.map { result in
+            let text = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(text.contains("KILN_NUM_THREADS=\"two\" is not valid: expected a positive number of threads"), "\(text)")
         }
     }
 

@@ -273,6 +273,18 @@ import KilnNN
         #expect(KilnCommand.main(words) == 2)
     }
 
+    /// A bad `KILN_NUM_THREADS` is one line and status 2 before the command runs (in a child process: the variable
+    /// is the whole process's).
+    @Test func invalidThreadCountExitsWithStatusTwo() async {
+        await #expect(processExitsWith: .exitCode(2), observing: [\.standardErrorContent]) {
+            setenv("KILN_NUM_THREADS", "0", 1)
+            exit(KilnCommand.main(["devices"]))
+        }.map { result in
+            let text = String(decoding: result.standardErrorContent, as: UTF8.self)
+            #expect(text == "kiln: KILN_NUM_THREADS=\"0\" is not valid: expected a positive number of threads\n", "\(text)")
+        }
+    }
+
     /// The built `kiln` executable beside the test runner, when present.
     static var executable: String? {
         let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
