@@ -29,8 +29,8 @@ public final class CPUBackend: Backend {
         }
         return count
     }
-    /// `"cpu (N threads)"`.
-    public var name: String { "cpu (\(Parallel.threadCount) threads)" }
+    /// `"cpu (N threads)"`, or `"cpu (1 thread)"`.
+    public var name: String { "cpu (\(Parallel.threadCount) thread\(Parallel.threadCount == 1 ? "" : "s"))" }
 
     /// Bytes in live buffers, bytes held by the cache (live or free), the peak, and the request and system
     /// allocation counts.
