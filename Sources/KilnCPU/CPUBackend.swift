@@ -17,6 +17,8 @@ public final class CPUBackend: Backend {
     public var ordinal: Int { 0 }
     /// The worker threads ops run on (`KILN_NUM_THREADS`, else the active processor count).
     public var threadCount: Int { Parallel.threadCount }
+    /// `"cpu (N threads)"`, or `"cpu (1 thread)"`.
+    public var name: String { "cpu (\(Parallel.threadCount) thread\(Parallel.threadCount == 1 ? "" : "s"))" }
 
     /// The thread count `KILN_NUM_THREADS` asks for, or nil when it is unset or empty. The backend reads it once,
     /// at its first parallel op, and stops the program when it is invalid; call this first to handle that as an
@@ -29,8 +31,6 @@ public final class CPUBackend: Backend {
         }
         return count
     }
-    /// `"cpu (N threads)"`, or `"cpu (1 thread)"`.
-    public var name: String { "cpu (\(Parallel.threadCount) thread\(Parallel.threadCount == 1 ? "" : "s"))" }
 
     /// Bytes in live buffers, bytes held by the cache (live or free), the peak, and the request and system
     /// allocation counts.

@@ -416,7 +416,9 @@ enum VectorMath {
             if i + 16 <= count {
                 store(result, o + i)
             } else {
-                withUnsafeBytes(of: result) { (o + i).update(from: $0.assumingMemoryBound(to: Float.self).baseAddress!, count: count - i) }
+                withUnsafeBytes(of: result) {
+                    (o + i).update(from: $0.assumingMemoryBound(to: Float.self).baseAddress!, count: count - i)
+                }
             }
             i += 16
         }
@@ -441,7 +443,9 @@ enum VectorMath {
         // Copied in one go: written a lane at a time, the vector went through the stack and was reloaded after every
         // lane (a softmax's 11-element attention rows spent most of their time there).
         var tail = V(repeating: padding)
-        withUnsafeMutableBytes(of: &tail) { $0.baseAddress!.copyMemory(from: p, byteCount: available * MemoryLayout<Float>.stride) }
+        withUnsafeMutableBytes(of: &tail) {
+            $0.baseAddress!.copyMemory(from: p, byteCount: available * MemoryLayout<Float>.stride)
+        }
         return tail
     }
 
