@@ -18,7 +18,7 @@ public final class CPUBackend: Backend {
     /// The worker threads ops run on (`KILN_NUM_THREADS`, else the active processor count).
     public var threadCount: Int { Parallel.threadCount }
     /// `"cpu (N threads)"`, or `"cpu (1 thread)"`.
-    public var name: String { "cpu (\(Parallel.threadCount) thread\(Parallel.threadCount == 1 ? "" : "s"))" }
+    public var name: String { "cpu (\(threadCount) thread\(threadCount == 1 ? "" : "s"))" }
 
     /// The thread count `KILN_NUM_THREADS` asks for, or nil when it is unset or empty. The backend reads it once,
     /// at its first parallel op, and stops the program when it is invalid; call this first to handle that as an
@@ -27,7 +27,8 @@ public final class CPUBackend: Backend {
     public static func threadCountFromEnvironment() throws -> Int? {
         guard let text = ProcessInfo.processInfo.environment["KILN_NUM_THREADS"], !text.isEmpty else { return nil }
         guard let count = Int(text), count > 0 else {
-            throw KilnError.invalidConfiguration(setting: "KILN_NUM_THREADS", value: text, expected: "a positive number of threads")
+            throw KilnError.invalidConfiguration(setting: "KILN_NUM_THREADS", value: text,
+                                                 expected: "a positive number of threads")
         }
         return count
     }

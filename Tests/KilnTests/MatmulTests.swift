@@ -3,9 +3,10 @@ import Kiln
 
 @Suite struct MatmulTests {
     /// (m, k, n): unit, odd and prime sizes, exact micro-tiles, sizes crossing the cache blocks (depths over two
-    /// blocks of 256 or of 384, a thread's columns over two packed panels of B, the second partial), a tall product that threads split by rows, empty ones, and
-    /// products wide enough for the left operand to be packed into micro-panels (with B read in place, with B
-    /// packed, and over more rows than one packing takes, ending in a partial panel), on one thread or two.
+    /// blocks of 256 or of 384, a thread's columns over two packed panels of B, the second partial), a tall product
+    /// that threads split by rows, empty ones, and products wide enough for the left operand to be packed into
+    /// micro-panels (with B read in place, with B packed, and over more rows than one packing takes, ending in a
+    /// partial panel), on one thread or two.
     static let sizes: [(Int, Int, Int)] = [
         (1, 1, 1), (2, 3, 4), (7, 13, 5), (6, 16, 16), (12, 32, 48), (97, 257, 33), (130, 300, 70), (0, 3, 4),
         (3, 0, 4), (5, 3, 0), (1, 517, 1), (200, 7, 600), (32, 130, 45), (40, 64, 520), (12, 16, 32), (50, 520, 97),
