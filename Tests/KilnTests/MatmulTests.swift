@@ -103,6 +103,32 @@ import Kiln
         #expect(mismatch(withBias, expectedWithBias, rtol: 1e-5, atol: 1e-4) == nil)
     }
 
+    /// A tall product of one depth block and one panel of columns, which two to sixteen threads share by claiming
+    /// blocks of rows as they come free (the last block partial, ending in a partial micro-panel): each block
+    /// is computed once, whether C is stored over (NaN before) or added to, and the bias is added once per row.
+    @Test(arguments: [(1.0, 0.0), (-0.5, 2.0)])
+    func rowBlocksClaimedByThreads(_ alpha: Double, _ beta: Double) throws {
+        let (m, k, n) = (3100, 70, 130)
+        let a = Ref.random([m, k], seed: 75), b = Ref.random([k, n], seed: 76), c = Ref.random([m, n], seed: 77)
+        let out = try Self.backendView(beta == 0 ? [Float](repeating: .nan, count: c.count) : c.values.map(Float.init),
+                                       Layout(contiguous: [1, m, n]))
+        Device.cpu.backend.matmul(try Self.backendView(a.values.map(Float.init), Layout(contiguous: [1, m, k])),
+                                  try Self.backendView(b.values.map(Float.init), Layout(contiguous: [1, k, n])),
+                                  out: out, alpha: alpha, beta: beta)
+        let result = try Self.values(out), product = Ref.matmul(a, b)
+        let wrong = (0..<c.count).filter {
+            let expected = alpha * product.values[$0] + (beta == 0 ? 0 : beta * Double(Float(c.values[$0])))
+            return !(Swift.abs(Double(result[$0]) - expected) < 1e-4 * max(1, Swift.abs(expected)))
+        }
+        #expect(wrong.count == 0, "the first wrong element in row \(wrong.first.map { $0 / n } ?? 0)")
+        let bias = Ref.random([n], seed: 78)
+        let withBias = linear(Tensor(a.values.map(Float.init), shape: [m, k]),
+                              weight: Tensor(b.values.map(Float.init), shape: [k, n]).T,
+                              bias: Tensor(bias.values.map(Float.init), shape: [n]))
+        let expectedWithBias = Ref([m, n], (0..<(m * n)).map { product.values[$0] + bias.values[$0 % n] })
+        #expect(mismatch(withBias, expectedWithBias, rtol: 1e-5, atol: 1e-4) == nil)
+    }
+
     /// A float32 buffer of the CPU backend holding `values`, seen through `layout`.
     static func backendView(_ values: [Float], _ layout: Layout) throws -> BufferView {
         let backend = Device.cpu.backend
