@@ -252,32 +252,25 @@ enum CPUGemm {
         let parts = threaded ? min(Parallel.threadCount, max(slivers, rowSlivers)) : 1
         let splitsColumns = splitsColumns(m: m, n: n, k: k, parts: parts, packRight: packRight,
                                           packsLeft: { packsLeft(F.self, a, columns: $0) })
-        // A product of one depth block and one packed panel that splits rows, into four blocks of rows a thread or more:
-        // the threads claim `mc`-row blocks as they come free (each packs the panel once, as with fixed ranges).
-        // Equal fixed ranges finished apart on a shared virtual machine, the lagging thread changing from run to run
-        // (see the README); claimed, the default training task's products of this kind took 14% less time (200-step
-        // runs of the portable build on two Zen 3 cores, five alternations: medians 2.53 → 2.18 s) and its steps
-        // 48.8 → 44.6 ms, with bit-identical results.
-        if parts > 1 && !splitsColumns && packRight && k <= kc(F.self) && n <= nc && m >= 4 * parts * mc {
-            let claims = RowClaims()
-            Parallel.forEach(parts, grain: 1) { range in
-                for _ in range {
-                    region(F.self, m: m, n: n, k: k, alpha: alpha, left: a, right: b, packRight: packRight, c: c,
-                           bias: bias, overwrite: overwrite, claims: claims)
-                }
-            }
-            return
-        }
+        // A product of one depth block and one packed panel that splits rows, into four blocks of rows a thread or
+        // more: every thread's region is all of C, whose `mc`-row blocks the threads claim as they come free (each
+        // packs the panel once, as with fixed ranges). Equal fixed ranges finished apart on a shared virtual machine,
+        // the lagging thread changing from run to run (see the README); claimed, the default training task's
+        // products of this kind took 14% less time (200-step runs of the portable build on two Zen 3 cores, five
+        // alternations: medians 2.53 → 2.18 s) and its steps 48.8 → 44.6 ms, with bit-identical results.
+        let claims = parts > 1 && !splitsColumns && packRight && k <= kc(F.self) && n <= nc && m >= 4 * parts * mc
+            ? RowClaims() : nil
         Parallel.forEach(parts, grain: 1) { range in
             for part in range {
                 let units = splitsColumns ? slivers : rowSlivers, unit = splitsColumns ? nr : mr
-                let start = units * part / parts * unit, end = min(units * (part + 1) / parts * unit, splitsColumns ? n : m)
+                let (start, end) = claims != nil ? (0, m)
+                    : (units * part / parts * unit, min(units * (part + 1) / parts * unit, splitsColumns ? n : m))
                 guard start < end else { continue }
                 let (i0, rows, j0, columns) = splitsColumns ? (0, m, start, end - start) : (start, end - start, 0, n)
                 region(F.self, m: rows, n: columns, k: k, alpha: alpha,
                        left: a.shifted(rows: i0, columns: 0), right: b.shifted(rows: 0, columns: j0), packRight: packRight,
                        c: Output(base: c.base + i0 * c.rowStride + j0, rowStride: c.rowStride),
-                       bias: bias?.shifted(rows: i0, columns: j0), overwrite: overwrite)
+                       bias: bias?.shifted(rows: i0, columns: j0), overwrite: overwrite, claims: claims)
             }
         }
     }
@@ -337,7 +330,7 @@ enum CPUGemm {
         var pc = 0
         while pc < k {
             let kcEff = min(depth, k - pc)
-            var r0 = 0, chunks = 0
+            var r0 = 0, firstChunk = true
             while true {
                 if let claims { r0 = claims.next.wrappingAdd(chunkRows, ordering: .relaxed).oldValue }
                 guard r0 < m else { break }
@@ -348,7 +341,7 @@ enum CPUGemm {
                     let ncEff = min(nc, n - jc)
                     let slivers = (ncEff + nr - 1) / nr
                     // With one panel, the panel packed for the first chunk is still there.
-                    let packsPanel = chunks == 0 || !onePanel
+                    let packsPanel = firstChunk || !onePanel
                     if packsPanel && packRight {
                         packB(b, rows: pc, kcEff, columns: jc, ncEff, into: packedB)
                     } else if packsPanel && ncEff % nr != 0 {
@@ -400,7 +393,7 @@ enum CPUGemm {
                     }
                     jc += ncEff
                 }
-                chunks += 1
+                firstChunk = false
                 if claims == nil { r0 += rows }
             }
             pc += kcEff
