@@ -54,7 +54,9 @@ extension Tensor {
 /// 2-D convolution (cross-correlation, as PyTorch) of `[batch, inChannels, height, width]` input with
 /// `[outChannels, inChannels/groups, kh, kw]` weights: im2col, then matrix products per group. While all images'
 /// columns together are narrow (`batch·outH·outW` ≤ 2¹⁵), one product covers them (`[inChannels·kh·kw,
-/// batch·outH·outW]`); wider, one product per image, which the CPU's GEMM runs faster than one very wide one.
+/// batch·outH·outW]`); wider, one product per image, which the CPU's GEMM runs faster than one very wide one. On the
+/// CPU, when the input needs no gradient (inference, or a network's first layer), those images go through im2col
+/// and their products a few at a time, so that their columns are read back from the cache rather than from memory.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
     require(weight.rank == 4, "conv2d: weight must be [out, in/groups, kh, kw], got \(weight.shape)")
@@ -65,17 +67,31 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
     let kernel = (weight.shape[2], weight.shape[3])
     let g = x.window("conv2d", kernel: kernel, stride: stride, padding: padding, dilation: dilation)
     let (taps, positions) = (groupChannels * kernel.0 * kernel.1, g.outputHeight * g.outputWidth)
-    let together = g.batch * positions <= 1 << 15
-    let columns = x.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation, rowsOuter: together)
     let w = weight.reshaped([groups, outChannels / groups, taps])
     var out: Tensor
-    if together {
+    if g.batch * positions <= 1 << 15 {
+        let columns = x.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation, rowsOuter: true)
         // [out, batch, outH, outW] as a [batch, out, outH, outW] view, made contiguous below.
         out = w.matmul(columns.transposed(0, 1).reshaped([groups, taps, g.batch * positions]))
             .reshaped([outChannels, g.batch, g.outputHeight, g.outputWidth]).transposed(0, 1)
     } else {
-        out = w.matmul(columns.reshaped([g.batch, groups, taps, positions]))
-            .reshaped([g.batch, outChannels, g.outputHeight, g.outputWidth])
+        let convolve = { (images: Tensor) in
+            let columns = images.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation,
+                                        rowsOuter: false)
+            return w.matmul(columns.reshaped([images.shape[0], groups, taps, positions]))
+                .reshaped([images.shape[0], outChannels, g.outputHeight, g.outputWidth])
+        }
+        // Images whose columns fill about 8 MiB (at least one): a 32×64×56×56 float32 batch's columns are 231 MB, one
+        // image's 7.2 MB.
+        let columnBytes = groups * taps * positions * x.dtype.byteSize
+        let images = max(1, (8 << 20) / columnBytes)
+        if x.device.kind == .cpu && images < g.batch && !(Autograd.isEnabled && x.requiresGrad) {
+            out = concat(Swift.stride(from: 0, to: g.batch, by: images).map { start in
+                convolve(x.sliced(axis: 0, start: start, end: min(start + images, g.batch)))
+            })
+        } else {
+            out = convolve(x)
+        }
     }
     if let bias {
         require(bias.shape == [outChannels], "conv2d: bias must be [\(outChannels)], got \(bias.shape)")

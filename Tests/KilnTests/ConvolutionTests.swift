@@ -65,6 +65,10 @@ struct ConvCase: CustomStringConvertible, Sendable {
         ConvCase(input: [2, 1, 28, 28], weight: [8, 1, 5, 5], padding: (2, 2)),
         // More than 2¹⁵ output positions over the batch: one product per image instead of one for all.
         ConvCase(input: [3, 2, 110, 110], weight: [4, 1, 3, 3], padding: (1, 1), groups: 2),
+        // Columns over 8 MiB for the batch, an input that needs no gradient: on the CPU, im2col and products two images
+        // and then one at a time in float32 (3.6 MB of columns an image), one at a time in float64, per group too.
+        ConvCase(input: [3, 8, 112, 112], weight: [2, 8, 3, 3], padding: (1, 1)),
+        ConvCase(input: [3, 16, 112, 112], weight: [2, 8, 3, 3], padding: (1, 1), groups: 2, bias: false),
     ]
 
     /// The per-image products (a batch with more than 2¹⁵ output positions) give the gradients that the
@@ -82,6 +86,35 @@ struct ConvCase: CustomStringConvertible, Sendable {
         #expect((dx - x.grad!).abs().max().item(Double.self) < 1e-4)
         #expect((dw - w.grad!).abs().max().item(Double.self) < 1e-4 * dw.abs().max().item(Double.self))
         #expect((db - b.grad!).abs().max().item(Double.self) < 1e-4 * db.abs().max().item(Double.self))
+    }
+
+    /// The weights' and bias's gradients when the batch goes through in pieces (see `cases`), against sums in
+    /// float64: `dW[o][c][i][j] = Σ g[n][o][y][x] · x[n][c][y + i - 1][x + j - 1]` and `db[o] = Σ g[n][o][y][x]`.
+    @Test(arguments: [DType.float32, .float64])
+    func batchInPiecesGivesTheWeightsGradients(_ dtype: DType) {
+        let (n, c, o, side) = (3, 8, 2, 112), plane = 112 * 112
+        let x = rounded(Ref.random([n, c, side, side], seed: 86), to: dtype)
+        let g = rounded(Ref.random([n, o, side, side], seed: 87), to: dtype)
+        let w = Tensor.normal([o, c, 3, 3], dtype: dtype).requiringGrad()
+        let b = Tensor.zeros([o], dtype: dtype).requiringGrad()
+        let y = conv2d(Tensor(x.values, shape: x.shape).to(dtype), weight: w, bias: b, padding: (1, 1))
+        (y * Tensor(g.values, shape: g.shape).to(dtype)).sum().backward()
+        var dw = [Double](repeating: 0, count: o * c * 9), db = [Double](repeating: 0, count: o)
+        for ni in 0..<n { for oi in 0..<o {
+            let gs = (ni * o + oi) * plane
+            db[oi] += g.values[gs..<gs + plane].reduce(0, +)
+            for ci in 0..<c { for i in 0..<3 { for j in 0..<3 {
+                let xs = (ni * c + ci) * plane
+                var s = 0.0
+                for yy in max(0, 1 - i)..<min(side, side + 1 - i) { for xx in max(0, 1 - j)..<min(side, side + 1 - j) {
+                    s += g.values[gs + yy * side + xx] * x.values[xs + (yy + i - 1) * side + xx + j - 1]
+                } }
+                dw[((oi * c + ci) * 3 + i) * 3 + j] += s
+            } } }
+        } }
+        let tolerance = dtype == .float32 ? 1e-4 : 1e-10
+        #expect(mismatch(w.grad!, Ref([o, c, 3, 3], dw), rtol: tolerance, atol: tolerance) == nil, "\(dtype)")
+        #expect(mismatch(b.grad!, Ref([o], db), rtol: tolerance, atol: tolerance) == nil, "\(dtype)")
     }
 
     @Test(arguments: cases)
