@@ -16,42 +16,37 @@ enum VectorMath {
     /// `eˣ` (see the type's description).
     @inline(__always)
     static func exp(_ x: V) -> V {
-        let (p, bits) = expParts(kiln_greater_float16(V(repeating: -104), kiln_lesser_float16(V(repeating: 89), x)),
-                                 exponentBias: 0)  // NaN passes through the clamp to the end
+        let low = V(repeating: -104), high = V(repeating: 89)
+        let (p, n) = expParts(select(x .< low, low, select(x .> high, high, x)))  // NaN passes through to the end
         // 2ⁿ = 2^(n/2) · 2^(n - n/2): each half stays a normal float for n in [-150, 128]. Above
         // ln(Float.greatestFiniteMagnitude) the product overflows to +∞ by itself.
-        let n = bits &- 0x4B40_0000, half = n &>> 1
+        let half = n &>> 1
         return select(x .!= x, x, p * powerOfTwo(half) * powerOfTwo(n &- half))
     }
 
     /// `exp(x)` for `x ≤ 0`, as softmax's rows shifted by their maximum have: the same polynomial, but results
     /// below 2⁻¹²⁶ flush to zero, so that `2ⁿ` is one scaling and nothing overflows (−∞ gives 0; NaN propagates
-    /// through the polynomial). Outside the polynomial, one maximum clamps the argument (NaN kept), and the rounding
-    /// sum holds `n + 127` in its low bits, so one shift makes `2ⁿ`: a 16-lane step of cross-entropy's `sumExp` is
-    /// 55 instructions on AVX2, where taking `n` out and adding the bias took 58.
+    /// through the polynomial). About a quarter fewer instructions than `exp`.
     @inline(__always)
     static func expOfNonPositive(_ x: V) -> V {
-        // n = -127 at -88: the scale's exponent field is 0, so the result is exactly 0
-        let (p, bits) = expParts(kiln_greater_float16(V(repeating: -88), x), exponentBias: 127)
-        return p * unsafeBitCast(bits &<< 23, to: V.self)
+        let low = V(repeating: -88)  // n = -127: the scale's exponent field is 0, so the result is exactly 0
+        let (p, n) = expParts(select(x .< low, low, x))
+        return p * powerOfTwo(n)
     }
 
-    /// The common part of the exponentials for `x = n·ln2 + r`: `eʳ`, and the bits of the float that rounded
-    /// `x·log₂e`, whose low 22 bits hold `n + exponentBias` (above them, `0x4B40_0000`'s).
+    /// The common part of the exponentials: `eʳ` and `n` for `x = n·ln2 + r`.
     @inline(__always)
-    private static func expParts(_ x: V, exponentBias: Float) -> (V, SIMD16<Int32>) {
+    private static func expParts(_ x: V) -> (V, SIMD16<Int32>) {
         let log2e: Float = 1.44269504088896341, ln2High: Float = 0.693359375, ln2Low: Float = -2.12194440e-4
         // Round to the nearest integer with the 1.5·2²³ trick (plain adds: no SSE4.1 `roundps` in portable
-        // builds); the same sum holds the integer in its low mantissa bits. (No tie can round two ways: x·log₂e
-        // is a half-integer only for |x| ≥ 2²², outside every caller's clamp.)
-        let magic = 12_582_912 + exponentBias
-        let shifted = multiplyAdd(x, log2e, magic)
-        let n = shifted - magic
+        // builds); the same sum holds the integer in its low mantissa bits.
+        let shifted = multiplyAdd(x, log2e, 12_582_912)
+        let n = shifted - 12_582_912
         let r = multiplyAdd(n, -ln2Low, multiplyAdd(n, -ln2High, x))
         let p = horner(r, [
             1.3858659658e-3, 8.3755925298e-3, 4.1667766869e-2, 1.6666410863e-1, 4.9999994040e-1, 1, 1,
         ])
-        return (p, unsafeBitCast(shifted, to: SIMD16<Int32>.self))
+        return (p, unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000)
     }
 
     /// `a·b + c`: one fused instruction in a build for a CPU with FMA, a multiply and an add otherwise.
@@ -151,7 +146,7 @@ enum VectorMath {
             1.1283791470e+00,
         ])
         let small = p * x
-        let t = kiln_lesser_float16(V(repeating: 4), absolute)
+        let t = select(absolute .< 4, absolute, V(repeating: 4))
         let w = multiplyAdd(t, 2 / 3, -5 / 3)
         let r = horner(w, [
             1.2445649190e-05, -3.6654946598e-05, 5.9020494518e-05, -1.4469410235e-04, 4.0998935583e-04,
@@ -192,7 +187,7 @@ enum VectorMath {
     static func normal(_ x: V) -> (cdf: V, density: V) {
         let (t, _) = magnitudeAndSign(x)
         let end: Float = 13.3  // keeps R finite for t = ∞; the exponential is 0 beyond
-        let u = kiln_lesser_float16(V(repeating: end), t)
+        let u = select(t .< end, t, V(repeating: end))
         let r = horner(u, [2.3104274760e-07, 1.4450802468e-02, 1.0799780488e-01, 3.4058672190e-01, 4.9999994040e-01])
             / horner(u, [3.6250155419e-02, 2.7016231418e-01, 8.9617007971e-01, 1.4790508747e+00, 1])
         let e = expOfNonPositive(x * x * -0.5)

@@ -6,8 +6,8 @@
 // (`-target-cpu native` on x86-64 since Haswell, every AArch64) emits one fused instruction and a portable build
 // emits a multiply and an add.
 //
-// Widening, horizontal sums and maxima, a NaN-blind maximum and minimum, and a NaN test: the standard library's
-// generic `SIMD8<Double>(SIMD8<Float>)`, `sum()`, `max()` and `any(_:)` are sometimes left as out-of-line calls in hot
+// Widening, horizontal sums and maxima, a NaN-blind maximum, and a NaN test: the standard library's generic
+// `SIMD8<Double>(SIMD8<Float>)`, `sum()`, `max()` and `any(_:)` are sometimes left as out-of-line calls in hot
 // loops (the conversion passing its result in four 128-bit registers). Here they are inlined: one conversion
 // instruction, the lanes added in the same order as `sum()`, and a maximum as a tree over halves (exact in any
 // order).
@@ -66,12 +66,6 @@ static inline __attribute__((always_inline)) float kiln_max_float16(kiln_float16
 /// maximum takes four), for maxima whose NaNs reach the result another way.
 static inline __attribute__((always_inline)) kiln_float16 kiln_greater_float16(kiln_float16 a, kiln_float16 b) {
     return a > b ? a : b;
-}
-
-/// The smaller of `a` and `b` lane by lane, `b` where either is NaN: one `minps`-class instruction. With a constant
-/// `a`, `kiln_lesser_float16` and `kiln_greater_float16` clamp `b` to a range and let a NaN through.
-static inline __attribute__((always_inline)) kiln_float16 kiln_lesser_float16(kiln_float16 a, kiln_float16 b) {
-    return a < b ? a : b;
 }
 
 /// Whether any of sixteen lanes is NaN (the only value unequal to itself): the lane masks or-ed together.
