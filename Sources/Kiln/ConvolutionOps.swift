@@ -76,10 +76,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
             .reshaped([outChannels, g.batch, g.outputHeight, g.outputWidth]).transposed(0, 1)
     } else {
         let convolve = { (images: Tensor) in
+            let count = images.shape[0]
             let columns = images.im2col(kernel: kernel, stride: stride, padding: padding, dilation: dilation,
                                         rowsOuter: false)
-            return w.matmul(columns.reshaped([images.shape[0], groups, taps, positions]))
-                .reshaped([images.shape[0], outChannels, g.outputHeight, g.outputWidth])
+            return w.matmul(columns.reshaped([count, groups, taps, positions]))
+                .reshaped([count, outChannels, g.outputHeight, g.outputWidth])
         }
         // Images whose columns fill about 8 MiB (at least one): a 32×64×56×56 float32 batch's columns are 231 MB, one
         // image's 7.2 MB.

@@ -92,7 +92,7 @@ struct ConvCase: CustomStringConvertible, Sendable {
     /// float64: `dW[o][c][i][j] = Σ g[n][o][y][x] · x[n][c][y + i - 1][x + j - 1]` and `db[o] = Σ g[n][o][y][x]`.
     @Test(arguments: [DType.float32, .float64])
     func batchInPiecesGivesTheWeightsGradients(_ dtype: DType) {
-        let (n, c, o, side) = (3, 8, 2, 112), plane = 112 * 112
+        let (n, c, o, side) = (3, 8, 2, 112), plane = side * side
         let x = rounded(Ref.random([n, c, side, side], seed: 86), to: dtype)
         let g = rounded(Ref.random([n, o, side, side], seed: 87), to: dtype)
         let w = Tensor.normal([o, c, 3, 3], dtype: dtype).requiringGrad()
